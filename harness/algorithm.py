@@ -1,0 +1,93 @@
+"""The adapter API: what an algorithm must implement to be benchmarked.
+
+An adapter is one class in ``algorithms/<name>/adapter.py`` that subclasses
+:class:`Algorithm`; its run groups live in ``algorithms/<name>/config.yml``.
+The runner constructs it with the build arguments of one build, calls
+:meth:`Algorithm.fit` once (timed), then for every query setting calls
+:meth:`Algorithm.set_query_params` and times :meth:`Algorithm.query` (single
+mode) and :meth:`Algorithm.batch_query` (batch mode).
+
+Adapters run inside a worker process that is already pinned to one core with
+every BLAS/OpenMP pool limited to one thread; an adapter that wraps a library
+with its own thread pool must also set that pool to one thread in ``fit``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
+
+    from harness.datasets import Dataset
+
+# Kinds of input an adapter may accept (``Algorithm.accepts``).
+DENSE = "dense"
+SPARSE = "sparse"
+TEXT = "text"
+
+
+class Algorithm:
+    """Base class of every adapter.
+
+    Subclasses set ``accepts`` (input kinds) and ``distances`` (distance names
+    from ``harness.datasets.DISTANCES``) and implement ``fit`` and ``query``.
+    Build arguments from ``config.yml`` arrive as keyword arguments of
+    ``__init__``; ``metric`` (the dataset's distance) is always passed too.
+    """
+
+    accepts: ClassVar[frozenset[str]] = frozenset()
+    distances: ClassVar[frozenset[str]] = frozenset({"angular", "euclidean", "ip"})
+
+    def __init__(self, metric: str, **build_params: Any) -> None:
+        self.metric = metric
+        self.build_params = build_params
+        self.query_params: dict[str, Any] = {}
+
+    # --- building -----------------------------------------------------------
+    def fit(self, dataset: Dataset) -> None:
+        """Build the index over ``dataset.train``."""
+        raise NotImplementedError
+
+    # --- querying -----------------------------------------------------------
+    def set_query_params(self, **params: Any) -> None:
+        """Apply one query setting (e.g. ``ef=64``); called before timing."""
+        self.query_params = dict(params)
+
+    def query(self, vector: np.ndarray | csr_matrix, k: int) -> np.ndarray:
+        """Return the ids of the (approximate) ``k`` nearest train points.
+
+        ``vector`` is a 1-D float32 array for dense data, or a 1×d CSR row for
+        sparse data.  The result is a 1-D integer array of at most ``k`` ids,
+        best first, with no duplicates.
+        """
+        raise NotImplementedError
+
+    def batch_query(self, queries: np.ndarray | csr_matrix, k: int) -> np.ndarray:
+        """Answer all ``queries`` at once; returns an nq×k int array.
+
+        Rows with fewer than ``k`` results are padded with -1.  The default
+        loops over :meth:`query`; override it when the library has a faster
+        batch call (it must still use one thread).
+        """
+        nq = queries.shape[0]
+        out = np.full((nq, k), -1, dtype=np.int64)
+        for i in range(nq):
+            ids = np.asarray(self.query(queries[i], k))
+            out[i, : len(ids)] = ids[:k]
+        return out
+
+    # --- optional facts -----------------------------------------------------
+    def index_size_bytes(self) -> int | None:
+        """Size of the built index in bytes, if the library can tell."""
+        return None
+
+    def extra_metrics(self) -> dict[str, float]:
+        """Counters gathered during the last query setting (e.g. distance computations)."""
+        return {}
+
+    def __str__(self) -> str:
+        params = ", ".join(f"{k}={v}" for k, v in {**self.build_params, **self.query_params}.items())
+        return f"{type(self).__name__}({params})"
