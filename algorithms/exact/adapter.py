@@ -1,0 +1,144 @@
+"""Exact brute-force search: the baseline every other adapter is measured against.
+
+Dense data uses a faiss flat index (``IndexFlatL2`` for euclidean,
+``IndexFlatIP`` for inner product; angular normalises train and queries and
+uses inner product).  Sparse data (distance ``ip``) uses an inverted index
+built with scipy: the train matrix is kept as CSC, so a query's score vector
+is the train columns of the query's terms weighted by the query's values; the
+top ``k`` are found with ``argpartition`` and then sorted (ties by id).
+
+The worker that runs this adapter is single-threaded (the runner pins it to
+one core and limits faiss/OpenMP/BLAS to one thread before importing this
+module), so nothing here sets thread counts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import faiss
+import numpy as np
+import scipy.sparse as sp
+
+from harness.algorithm import DENSE, SPARSE, Algorithm
+
+NAME = "exact"
+_BLOCK_FLOATS = 1 << 24  # ~64 MiB of float32 scores per block of sparse queries
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return (x / np.maximum(norms, 1e-30)).astype(np.float32, copy=False)
+
+
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest entries of each row of ``scores``, best first (ties by id)."""
+    n = scores.shape[1]
+    if k < n:
+        cand = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    else:
+        cand = np.broadcast_to(np.arange(n), scores.shape).copy()
+    s = np.take_along_axis(scores, cand, 1)
+    order = np.lexsort((cand, -s), axis=1)
+    return np.take_along_axis(cand, order, 1)
+
+
+class Exact(Algorithm):
+    """Brute force: faiss flat for dense data, a scipy inverted index for sparse data."""
+
+    accepts: ClassVar[frozenset[str]] = frozenset({DENSE, SPARSE})
+    distances: ClassVar[frozenset[str]] = frozenset({"angular", "euclidean", "ip"})
+
+    def __init__(self, metric: str, **build_params: Any) -> None:
+        if metric not in self.distances:
+            raise ValueError(f"{NAME}: unsupported distance {metric!r} (supported: {sorted(self.distances)})")
+        if build_params:
+            raise ValueError(f"{NAME}: takes no build parameters, got {sorted(build_params)}")
+        super().__init__(metric, **build_params)
+        self._index: faiss.Index | None = None
+        self._train_csc: sp.csc_matrix | None = None
+        self._n = 0
+        self._d = 0
+
+    # --- building -----------------------------------------------------------
+    def fit(self, dataset) -> None:
+        if dataset.kind not in self.accepts:
+            raise ValueError(f"{NAME}: unsupported input kind {dataset.kind!r} (accepts {sorted(self.accepts)})")
+        train = dataset.train
+        self._n, self._d = int(train.shape[0]), int(train.shape[1])
+        if sp.issparse(train):
+            if self.metric != "ip":
+                raise ValueError(f"{NAME}: sparse data supports only distance 'ip', not {self.metric!r}")
+            self._train_csc = sp.csc_matrix(train, dtype=np.float32)
+            self._train_csc.sort_indices()
+            self._index = None
+            return
+        x = np.ascontiguousarray(train, dtype=np.float32)
+        if self.metric == "angular":
+            x = _normalise(x)
+        self._index = faiss.IndexFlatL2(self._d) if self.metric == "euclidean" else faiss.IndexFlatIP(self._d)
+        self._index.add(x)
+        self._train_csc = None
+
+    def set_query_params(self, **params: Any) -> None:
+        if params:
+            raise ValueError(f"{NAME}: takes no query parameters, got {sorted(params)}")
+        super().set_query_params(**params)
+
+    # --- querying -----------------------------------------------------------
+    def query(self, vector, k: int) -> np.ndarray:
+        if self._train_csc is not None:
+            return self._sparse_query(vector, k)
+        if self._index is None:
+            raise RuntimeError(f"{NAME}: query() called before fit()")
+        q = np.ascontiguousarray(np.asarray(vector, dtype=np.float32).reshape(1, -1))
+        if self.metric == "angular":
+            q = _normalise(q)
+        ids = self._index.search(q, k)[1][0]
+        return ids[ids >= 0].astype(np.int64, copy=False)
+
+    def batch_query(self, queries, k: int) -> np.ndarray:
+        if self._train_csc is not None:
+            return self._sparse_batch(queries, k)
+        if self._index is None:
+            raise RuntimeError(f"{NAME}: batch_query() called before fit()")
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        if self.metric == "angular":
+            q = _normalise(q)
+        return self._index.search(q, k)[1].astype(np.int64, copy=False)  # faiss pads with -1
+
+    def _sparse_query(self, vector, k: int) -> np.ndarray:
+        row = sp.csr_matrix(vector)
+        terms, weights = row.indices, row.data.astype(np.float32, copy=False)
+        if len(terms):
+            scores = self._train_csc[:, terms] @ weights  # dense n-vector
+        else:
+            scores = np.zeros(self._n, dtype=np.float32)
+        return _top_k(np.asarray(scores).reshape(1, -1), min(k, self._n))[0].astype(np.int64, copy=False)
+
+    def _sparse_batch(self, queries, k: int) -> np.ndarray:
+        q = sp.csr_matrix(queries, dtype=np.float32)
+        nq = q.shape[0]
+        kk = min(k, self._n)
+        out = np.full((nq, k), -1, dtype=np.int64)
+        train_t = self._train_csc.T  # d×n CSR view of the CSC train matrix
+        block = max(1, _BLOCK_FLOATS // max(1, self._n))
+        for start in range(0, nq, block):
+            stop = min(nq, start + block)
+            scores = (q[start:stop] @ train_t).toarray()
+            out[start:stop, :kk] = _top_k(scores, kk)
+        return out
+
+    # --- optional facts -----------------------------------------------------
+    def index_size_bytes(self) -> int | None:
+        if self._train_csc is not None:
+            m = self._train_csc
+            return int(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes)
+        if self._index is not None:
+            return int(self._n) * int(self._d) * 4
+        return None
+
+    def extra_metrics(self) -> dict[str, float]:
+        if self._index is not None:
+            return {"dist_comps": float(self._n)}  # per query: every train point
+        return {}

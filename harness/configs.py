@@ -1,0 +1,181 @@
+"""Adapter discovery and run configurations.
+
+Every folder ``algorithms/<name>/`` holding ``adapter.py`` and ``config.yml``
+is an algorithm called ``<name>``; adding an algorithm touches that folder
+only.  ``config.yml`` looks like::
+
+    adapter: Hnswlib                  # class in adapter.py
+    description: HNSW graph index
+    groups:                           # named run groups
+      M16:
+        build: {M: 16, ef_construction: 200}
+        query: {ef: [10, 20, 40]}     # lists expand to a cartesian grid
+
+Builds with identical build arguments (from any group) are merged into one
+build whose query settings are the union, so each index is built once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.algorithm import Algorithm
+
+ALGORITHMS_DIR = Path(__file__).resolve().parent.parent / "algorithms"
+
+
+def algorithms_dir() -> Path:
+    """Where adapters are discovered: ``ANNSWEEP_ALGORITHMS_DIR`` or the project's ``algorithms/``."""
+    return Path(os.environ.get("ANNSWEEP_ALGORITHMS_DIR", ALGORITHMS_DIR))
+TOP_LEVEL_KEYS = {"adapter", "description", "groups"}
+GROUP_KEYS = {"build", "query", "description"}
+
+
+class ConfigError(ValueError):
+    """A config.yml or adapter is malformed; the message names the file."""
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """One index build and the query settings to run on it."""
+
+    algorithm: str
+    build: dict[str, Any]
+    queries: list[dict[str, Any]]
+    groups: tuple[str, ...]
+
+    @property
+    def slug(self) -> str:
+        """File-name-safe, stable name of the build (``M=16_ef_construction=200``)."""
+        return params_slug(self.build)
+
+
+@dataclass(frozen=True)
+class AlgorithmDefinition:
+    name: str
+    folder: Path
+    adapter_class_name: str
+    description: str
+    groups: dict[str, dict[str, Any]] = field(repr=False)
+
+    @property
+    def adapter_path(self) -> Path:
+        return self.folder / "adapter.py"
+
+    @property
+    def config_path(self) -> Path:
+        return self.folder / "config.yml"
+
+    def builds(self, group: str | None = None) -> list[BuildSpec]:
+        """Expand the run groups (or one of them) into builds with their query settings."""
+        if group is not None and group not in self.groups:
+            raise ConfigError(f"{self.config_path}: no run group {group!r} (groups: {', '.join(self.groups)})")
+        merged: dict[str, tuple[dict[str, Any], list[dict[str, Any]], list[str]]] = {}
+        for name, spec in self.groups.items():
+            if group is not None and name != group:
+                continue
+            for build in expand_grid(spec.get("build") or {}):
+                key = json.dumps(build, sort_keys=True)
+                _, queries, names = merged.setdefault(key, (build, [], []))
+                for q in expand_grid(spec.get("query") or {}):
+                    if q not in queries:
+                        queries.append(q)
+                names.append(name)
+        return [BuildSpec(self.name, b, q, tuple(n)) for b, q, n in merged.values()]
+
+    def load_adapter_class(self) -> type[Algorithm]:
+        return _load_class(self.adapter_path, self.adapter_class_name, self.name)
+
+
+def expand_grid(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """``{a: [1, 2], b: 3}`` → ``[{a: 1, b: 3}, {a: 2, b: 3}]`` (scalars are one-element lists)."""
+    keys = list(params)
+    values = [v if isinstance(v, list) else [v] for v in params.values()]
+    return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
+
+
+def params_slug(params: dict[str, Any]) -> str:
+    if not params:
+        return "default"
+    text = "_".join(f"{k}={params[k]}" for k in sorted(params))
+    return re.sub(r"[^A-Za-z0-9=._+-]", "-", text)
+
+
+def discover(root: Path | None = None) -> dict[str, AlgorithmDefinition]:
+    """All algorithm folders under ``root`` (those with both adapter.py and config.yml)."""
+    root = Path(root) if root is not None else algorithms_dir()
+    found = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        if (folder / "adapter.py").is_file() and (folder / "config.yml").is_file():
+            found[folder.name] = load_definition(folder)
+    return found
+
+
+def load_definition(folder: Path) -> AlgorithmDefinition:
+    path = folder / "config.yml"
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    unknown = set(raw) - TOP_LEVEL_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)} (allowed: {sorted(TOP_LEVEL_KEYS)})")
+    if not isinstance(raw.get("adapter"), str):
+        raise ConfigError(f"{path}: 'adapter' must name the adapter class in adapter.py")
+    groups = raw.get("groups")
+    if not isinstance(groups, dict) or not groups:
+        raise ConfigError(f"{path}: 'groups' must be a non-empty mapping of run groups")
+    for name, spec in groups.items():
+        spec = spec or {}
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{path}: run group {name!r} must be a mapping")
+        unknown = set(spec) - GROUP_KEYS
+        if unknown:
+            raise ConfigError(f"{path}: run group {name!r} has unknown key(s) {sorted(unknown)} "
+                              f"(allowed: {sorted(GROUP_KEYS)})")
+        for part in ("build", "query"):
+            if spec.get(part) is not None and not isinstance(spec[part], dict):
+                raise ConfigError(f"{path}: run group {name!r}: '{part}' must be a mapping of argument → value(s)")
+        groups[name] = spec
+    return AlgorithmDefinition(folder.name, folder, raw["adapter"], str(raw.get("description", "")), groups)
+
+
+def get(name: str, root: Path | None = None) -> AlgorithmDefinition:
+    root = Path(root) if root is not None else algorithms_dir()
+    folder = root / name
+    if not (folder / "adapter.py").is_file() or not (folder / "config.yml").is_file():
+        known = ", ".join(discover(root)) or "none"
+        raise ConfigError(f"unknown algorithm {name!r}: no {folder}/adapter.py + config.yml (known: {known})")
+    return load_definition(folder)
+
+
+@cache
+def _load_class(path: Path, class_name: str, algorithm: str) -> type[Algorithm]:
+    module_name = "annsweep_adapter_" + re.sub(r"\W", "_", algorithm)
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"{path}: cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Algorithm)):
+        raise ConfigError(f"{path}: no subclass of harness.algorithm.Algorithm named {class_name!r}")
+    return cls
+
+
+def load_adapter_class(name: str, root: Path | None = None) -> type[Algorithm]:
+    return get(name, root).load_adapter_class()

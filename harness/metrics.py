@@ -1,0 +1,67 @@
+"""Quality metrics of returned neighbours, computed against exact ground truth."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# A returned id counts as a true neighbour when its exact distance is within
+# this relative tolerance of the k-th true distance, so that ties at the k-th
+# place (and float32 noise in the library) are not counted as misses.
+RELATIVE_TOLERANCE = 1e-5
+# Tiny absolute floor for k-th distances at (or very near) zero.
+ABSOLUTE_TOLERANCE = 1e-7
+
+
+class InvalidResultError(ValueError):
+    """An adapter returned ids that cannot be a valid answer (duplicates, out of range)."""
+
+
+def validate_ids(ids: np.ndarray, n_train: int, k: int, adapter: str) -> np.ndarray:
+    """Check an nq×k id matrix (−1 = no result); return it as int64.
+
+    Raises :class:`InvalidResultError` naming the adapter and the first bad query.
+    """
+    ids = np.asarray(ids)
+    if ids.ndim != 2 or ids.shape[1] != k:
+        raise InvalidResultError(f"adapter {adapter!r} returned an array of shape {ids.shape}, expected (nq, {k})")
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise InvalidResultError(f"adapter {adapter!r} returned ids of dtype {ids.dtype}, expected integers")
+    ids = ids.astype(np.int64, copy=False)
+    bad = (ids < -1) | (ids >= n_train)
+    if bad.any():
+        q = int(np.argwhere(bad)[0][0])
+        raise InvalidResultError(
+            f"adapter {adapter!r} returned out-of-range id(s) {ids[q][bad[q]].tolist()} for query {q} "
+            f"(valid ids are 0..{n_train - 1})"
+        )
+    s = np.sort(ids, axis=1)
+    dup = (s[:, 1:] == s[:, :-1]) & (s[:, 1:] >= 0)
+    if dup.any():
+        q = int(np.argwhere(dup)[0][0])
+        values = np.unique(s[q, 1:][dup[q]]).tolist()
+        raise InvalidResultError(f"adapter {adapter!r} returned duplicate id(s) {values} for query {q}")
+    return ids
+
+
+def knn_recall(returned_distances: np.ndarray, true_distances: np.ndarray, k: int) -> np.ndarray:
+    """Tie-aware recall@k per query.
+
+    ``returned_distances`` (nq×k) are the exact distances of the returned ids
+    (+inf for a missing result); ``true_distances`` (nq×≥k) the ground truth,
+    sorted, smaller is closer.
+    """
+    if true_distances.shape[1] < k:
+        raise ValueError(f"ground truth has depth {true_distances.shape[1]}, cannot compute recall@{k}")
+    kth = true_distances[:, k - 1].astype(np.float64)
+    threshold = kth + np.maximum(RELATIVE_TOLERANCE * np.abs(kth), ABSOLUTE_TOLERANCE)
+    hits = returned_distances[:, :k] <= threshold[:, None]
+    return hits.sum(axis=1) / k
+
+
+def latency_percentiles(latencies_ns: np.ndarray) -> dict[str, float]:
+    """p50/p95/p99/p999 of per-query latencies, in microseconds."""
+    lat = np.asarray(latencies_ns, dtype=np.float64) / 1e3
+    return {
+        f"latency_{name}_us": float(np.percentile(lat, q))
+        for name, q in (("p50", 50), ("p95", 95), ("p99", 99), ("p999", 99.9))
+    }

@@ -1,0 +1,247 @@
+"""The worker: one build and its queries, in a fresh process pinned to one core.
+
+Started by the runner as ``python -m harness.worker JOB.json``.  Before numpy
+or any adapter library is imported it sets every BLAS/OpenMP thread count to
+1 and pins itself to one core, so libraries size their thread pools to one.
+After timing it records the proof that the query phase really used one core:
+CPU time / wall time of the process, the threads that burned CPU, and the
+affinity mask.
+"""
+
+import json
+import os
+import sys
+
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+              "NUMEXPR_NUM_THREADS", "RAYON_NUM_THREADS")
+
+
+def pin(core: int) -> None:
+    for var in THREAD_ENV:
+        os.environ[var] = "1"
+    os.sched_setaffinity(0, {core})
+    # Die with the runner: a killed sweep must not leave workers running on.
+    try:
+        import ctypes
+        import signal
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+if __name__ == "__main__":
+    # Must happen before the imports below: thread pools are sized at import.
+    _job = json.loads(open(sys.argv[1]).read())
+    pin(int(_job["core"]))
+
+import gc  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import h5py  # noqa: E402
+import numpy as np  # noqa: E402
+import psutil  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from harness import environment, metrics, results  # noqa: E402
+from harness.configs import load_definition  # noqa: E402
+from harness.datasets import Dataset, distances_of  # noqa: E402
+
+# CPU/wall above this flags a run as not single-threaded.
+MAX_CPU_RATIO = 1.05
+# A thread "burned CPU" in a phase when it used more than this share of the
+# phase's wall time (idle pool threads wake briefly; that is not parallelism).
+ACTIVE_THREAD_SHARE = 0.02
+
+
+@dataclass
+class PhaseProof:
+    """Evidence that a timed phase ran on one core with one thread."""
+
+    wall_s: float
+    cpu_s: float
+    active_threads: int
+    num_threads: int
+    affinity: list[int]
+
+    def ok(self, core: int) -> bool:
+        return self.cpu_ratio <= MAX_CPU_RATIO and self.active_threads <= 1 and self.affinity == [core]
+
+    @property
+    def cpu_ratio(self) -> float:
+        return self.cpu_s / self.wall_s if self.wall_s > 0 else 0.0
+
+
+class PhaseMonitor:
+    """Measures process CPU time, per-thread CPU time and affinity around a phase."""
+
+    def __init__(self) -> None:
+        self.process = psutil.Process()
+
+    def __enter__(self) -> "PhaseMonitor":
+        self._threads = self._thread_times()
+        self._cpu = time.process_time()
+        self._wall = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall = time.perf_counter() - self._wall
+        cpu = time.process_time() - self._cpu
+        after = self._thread_times()
+        busy = [tid for tid, t in after.items() if t - self._threads.get(tid, 0.0) > ACTIVE_THREAD_SHARE * wall]
+        # Threads that ended during the phase are gone from `after`; their CPU still shows in `cpu`.
+        self.proof = PhaseProof(wall, cpu, len(busy), len(after), sorted(os.sched_getaffinity(0)))
+
+    def _thread_times(self) -> dict[int, float]:
+        return {t.id: t.user_time + t.system_time for t in self.process.threads()}
+
+
+def memory() -> tuple[int, int]:
+    info = psutil.Process().memory_full_info()
+    return int(info.rss), int(info.uss)
+
+
+def run_single(algo: Any, rows: list[Any], k: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Each query timed alone with a monotonic ns clock; returns (ids, latencies_ns, wall_ns)."""
+    nq = len(rows)
+    ids = np.full((nq, k), -1, dtype=np.int64)
+    latencies = np.empty(nq, dtype=np.int64)
+    clock = time.perf_counter_ns
+    query = algo.query
+    answers = [None] * nq
+    start = clock()
+    for i, row in enumerate(rows):
+        t0 = clock()
+        answers[i] = query(row, k)
+        latencies[i] = clock() - t0
+    wall = clock() - start
+    for i, a in enumerate(answers):  # outside the timed loop
+        a = np.asarray(a).ravel()
+        if len(a) > k:
+            raise metrics.InvalidResultError(f"query returned {len(a)} ids for k={k} (query {i})")
+        ids[i, : len(a)] = a
+    return ids, latencies, wall
+
+
+def run_batch(algo: Any, queries: Any, k: int) -> tuple[np.ndarray, None, int]:
+    clock = time.perf_counter_ns
+    start = clock()
+    ids = algo.batch_query(queries, k)
+    wall = clock() - start
+    return np.asarray(ids), None, wall
+
+
+def main(job_path: str) -> int:
+    job = json.loads(Path(job_path).read_text())
+    core = int(job["core"])
+    final = Path(job["result_path"])
+    partial = Path(job["partial_path"])
+    k = int(job["k"])
+    runs = int(job["runs"])
+    name = job["algorithm"]
+
+    # Limit every pool of every native library loaded so far, then again after the
+    # adapter's import (a library loaded later gets its own pool).
+    limits = [threadpool_limits(limits=1)]
+    definition = load_definition(Path(job["algorithm_folder"]))
+    cls = definition.load_adapter_class()
+    limits.append(threadpool_limits(limits=1))
+    if "faiss" in sys.modules:
+        sys.modules["faiss"].omp_set_num_threads(1)
+
+    dataset = Dataset(job["dataset_path"], name=job["dataset"])
+    train, test = dataset.train, dataset.test
+    true_distances = dataset.distances
+    rows = [test[i] for i in range(test.shape[0])]  # sliced once, outside timing
+    base_attrs = {
+        "format_version": results.FORMAT_VERSION, "algorithm": name, "dataset": job["dataset"], "k": k,
+        "build_params": job["build"], "build_slug": job["build_slug"], "runs": runs, "status": "running",
+        "environment": environment.describe(core, job.get("command_line", [])),
+        "threadpools": [p for lim in limits for p in lim.get_original_num_threads().items()],
+    }
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(partial, "w") as out:
+        results.write_attrs(out, base_attrs)
+        try:
+            gc.collect()
+            rss0, uss0 = memory()
+            t0 = time.perf_counter_ns()
+            algo = cls(metric=dataset.distance, **job["build"])
+            algo.fit(dataset)
+            build_ns = time.perf_counter_ns() - t0
+            gc.collect()
+            rss1, uss1 = memory()
+            size = algo.index_size_bytes()
+            results.write_attrs(out, {
+                "build_time_s": build_ns / 1e9, "rss_delta_bytes": rss1 - rss0, "uss_delta_bytes": uss1 - uss0,
+                "index_size_bytes": -1 if size is None else int(size),
+            })
+            out.flush()
+            print(f"built {name} {job['build_slug']} in {build_ns / 1e9:.2f}s", flush=True)
+            runs_group = out.create_group("runs")
+            for index, params in enumerate(job["queries"]):
+                algo.set_query_params(**params)
+                for mode in job["modes"]:
+                    record_run(runs_group, f"{index:03d}-{mode}", algo, name, mode, params, rows, test, train,
+                               true_distances, dataset, k, runs, core)
+                    out.flush()
+            results.write_attrs(out, {"status": "ok", "error": ""})
+        except BaseException as exc:  # recorded, then the runner sees a failed run
+            results.write_attrs(out, {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                                      "traceback": traceback.format_exc()})
+            out.close()
+            os.replace(partial, final)
+            traceback.print_exc()
+            return 1
+    os.replace(partial, final)
+    return 0
+
+
+def record_run(group: h5py.Group, key: str, algo: Any, name: str, mode: str, params: dict, rows: list,
+               test: Any, train: Any, true_distances: np.ndarray, dataset: Dataset, k: int, runs: int,
+               core: int) -> None:
+    walls, all_latencies, best = [], [], None
+    with PhaseMonitor() as monitor:
+        for _ in range(runs):
+            ids, latencies, wall = run_single(algo, rows, k) if mode == "single" else run_batch(algo, test, k)
+            walls.append(wall)
+            if latencies is not None:
+                all_latencies.append(latencies)
+            if best is None or wall <= min(walls):
+                best = ids
+    proof = monitor.proof
+    extra = algo.extra_metrics()
+    ids = metrics.validate_ids(best, train.shape[0], k, name)
+    scores = distances_of(train, test, ids, dataset.distance)
+    recall = metrics.knn_recall(scores, true_distances, k)
+    best_index = int(np.argmin(walls))
+    nq = test.shape[0]
+    g = group.create_group(key)
+    g.create_dataset("neighbors", data=ids.astype(np.int32))
+    g.create_dataset("scores", data=scores.astype(np.float32))
+    g.create_dataset("recalls", data=recall.astype(np.float32))
+    attrs: dict[str, Any] = {
+        "mode": mode, "query_params": params, "status": "ok", "recall": float(recall.mean()),
+        "repeat_times_s": np.asarray(walls, dtype=np.float64) / 1e9, "best_time_s": walls[best_index] / 1e9,
+        "qps": nq / (walls[best_index] / 1e9), "repeat_spread": max(walls) / min(walls),
+        "cpu_ratio": proof.cpu_ratio, "active_threads": proof.active_threads, "num_threads": proof.num_threads,
+        "affinity": proof.affinity, "single_thread_ok": proof.ok(core), "extra_metrics": extra,
+    }
+    if all_latencies:
+        lat = np.stack(all_latencies)
+        g.create_dataset("latencies_ns", data=lat)
+        attrs.update(metrics.latency_percentiles(lat[best_index]))
+    results.write_attrs(g, attrs)
+    flag = "" if proof.ok(core) else f"  NOT SINGLE-THREADED (cpu/wall {proof.cpu_ratio:.2f}, " \
+        f"{proof.active_threads} busy threads, affinity {proof.affinity})"
+    print(f"  {mode:6s} {json.dumps(params, sort_keys=True)}: recall@{k}={recall.mean():.4f} "
+          f"qps={attrs['qps']:.1f}{flag}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,19 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.datasets import write_dataset
+
+FIXTURE_ALGORITHMS = Path(__file__).parent / "fixtures" / "algorithms"
+
+
+@pytest.fixture(scope="session")
+def small_dense(tmp_path_factory) -> Path:
+    """2,000 × 16 clustered float32 points, 50 queries, euclidean, with exact ground truth."""
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(20, 16))
+    train = (centres[rng.integers(0, 20, 2000)] + 0.3 * rng.normal(size=(2000, 16))).astype(np.float32)
+    test = (centres[rng.integers(0, 20, 50)] + 0.3 * rng.normal(size=(50, 16))).astype(np.float32)
+    path = tmp_path_factory.mktemp("data") / "small-dense.hdf5"
+    return write_dataset(path, train, test, "euclidean", progress=False)

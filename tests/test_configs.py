@@ -1,0 +1,75 @@
+from pathlib import Path
+
+import pytest
+
+from harness import configs
+from harness.algorithm import Algorithm
+
+ADAPTER = "from harness.algorithm import Algorithm\nclass A(Algorithm):\n    accepts = frozenset({'dense'})\n"
+
+
+def make_algorithm(root: Path, name: str, config: str, adapter: str = ADAPTER) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "adapter.py").write_text(adapter)
+    (folder / "config.yml").write_text(config)
+    return folder
+
+
+def test_grid_expansion_and_merged_builds(tmp_path):
+    make_algorithm(tmp_path, "algo", """
+adapter: A
+groups:
+  small:
+    build: {M: [8, 16], ef_construction: 100}
+    query: {ef: [10, 20], beam: [1, 2]}
+  again:
+    build: {M: 16, ef_construction: 100}
+    query: {ef: [20, 40], beam: 1}
+""")
+    builds = configs.get("algo", tmp_path).builds()
+    assert [b.build for b in builds] == [{"M": 8, "ef_construction": 100}, {"M": 16, "ef_construction": 100}]
+    assert len(builds[0].queries) == 4
+    # M=16 is built once; its query settings are the union of both groups, without repeats.
+    assert builds[1].groups == ("small", "again")
+    assert builds[1].queries == [{"ef": 10, "beam": 1}, {"ef": 10, "beam": 2}, {"ef": 20, "beam": 1},
+                                 {"ef": 20, "beam": 2}, {"ef": 40, "beam": 1}]
+    assert builds[1].slug == "M=16_ef_construction=100"
+    assert len(configs.get("algo", tmp_path).builds("again")) == 1
+
+
+@pytest.mark.parametrize("config, message", [
+    ("adapter: A\ngroups: {g: {build: {}}}\nextra: 1\n", "unknown key(s) ['extra']"),
+    ("adapter: A\ngroups: {g: {biuld: {M: 1}}}\n", "run group 'g' has unknown key(s) ['biuld']"),
+    ("groups: {g: {}}\n", "'adapter' must name"),
+    ("adapter: A\ngroups: {}\n", "'groups' must be a non-empty"),
+    ("adapter: A\ngroups: {g: {query: [1, 2]}}\n", "'query' must be a mapping"),
+    ("adapter: A\ngroups: {g: [}\n", "invalid YAML"),
+])
+def test_bad_configs_name_the_file(tmp_path, config, message):
+    folder = make_algorithm(tmp_path, "bad", config)
+    with pytest.raises(configs.ConfigError) as info:
+        configs.get("bad", tmp_path)
+    assert str(folder / "config.yml") in str(info.value)
+    assert message in str(info.value)
+
+
+def test_adapter_class_must_exist(tmp_path):
+    make_algorithm(tmp_path, "wrong", "adapter: Missing\ngroups: {g: {}}\n")
+    with pytest.raises(configs.ConfigError, match="no subclass .* named 'Missing'"):
+        configs.load_adapter_class("wrong", tmp_path)
+    assert issubclass(configs.load_adapter_class("ok", make_algorithm(tmp_path, "ok", "adapter: A\ngroups: {g: {}}\n").parent), Algorithm)
+
+
+def test_unknown_algorithm_lists_known(tmp_path):
+    make_algorithm(tmp_path, "one", "adapter: A\ngroups: {g: {}}\n")
+    with pytest.raises(configs.ConfigError, match=r"unknown algorithm 'two'.*known: one"):
+        configs.get("two", tmp_path)
+
+
+def test_project_configs_all_load():
+    found = configs.discover()
+    assert {"exact", "hnswlib", "faiss-ivf", "faiss-hnsw"} <= set(found)
+    for definition in found.values():
+        assert definition.builds(), definition.name
+        assert issubclass(definition.load_adapter_class(), Algorithm)
