@@ -23,13 +23,18 @@ in float64 so that near-ties are ordered by their true distance.
 from __future__ import annotations
 
 import os
-from functools import cached_property
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property, partial
 from pathlib import Path
+from typing import Literal
 
 import h5py
 import numpy as np
 import scipy.sparse as sp
 from tqdm import tqdm
+
+from harness import synthetic
 
 DISTANCES = ("angular", "euclidean", "ip")
 GROUND_TRUTH_DEPTH = 100
@@ -66,10 +71,13 @@ class Dataset:
                 keys = set(f.keys())
                 train_obj = f.get("train")
                 train_is_group = isinstance(train_obj, h5py.Group)
-                train_shape = (
-                    tuple(int(x) for x in train_obj.attrs["shape"]) if train_is_group and "shape" in train_obj.attrs
-                    else (train_obj.shape if train_obj is not None else None)
-                )
+                # A CSR group's shape is its "shape" attribute (None if absent, reported below).
+                if train_is_group:
+                    train_shape = (
+                        tuple(int(x) for x in train_obj.attrs["shape"]) if "shape" in train_obj.attrs else None
+                    )
+                else:
+                    train_shape = getattr(train_obj, "shape", None)
         except OSError as exc:
             raise DatasetError(f"{self.path}: not a readable HDF5 file ({exc})") from exc
         missing = {"train", "test"} - keys
@@ -78,15 +86,18 @@ class Dataset:
         self.kind = _decode(attrs.get("type", "sparse" if train_is_group else "dense"))
         if self.kind not in ("dense", "sparse"):
             raise DatasetError(f"{self.path}: unknown type {self.kind!r} (expected 'dense' or 'sparse')")
-        if self.kind == "sparse" and not train_is_group:
-            raise DatasetError(f"{self.path}: type is 'sparse' but 'train' is not a CSR group")
-        if self.kind == "sparse" and train_shape is None:
-            raise DatasetError(f"{self.path}: sparse group 'train' has no 'shape' attribute")
+        # Checked before the layout so that e.g. ann-benchmarks' jaccard set files get this message.
         self.distance = _decode(attrs.get("distance", "ip" if self.kind == "sparse" else ""))
         if self.distance not in DISTANCES:
             raise DatasetError(
                 f"{self.path}: distance {self.distance!r} is not supported (supported: {', '.join(DISTANCES)})"
             )
+        if self.kind == "sparse" and not train_is_group:
+            raise DatasetError(f"{self.path}: type is 'sparse' but 'train' is not a CSR group")
+        if self.kind == "sparse" and train_shape is None:
+            raise DatasetError(f"{self.path}: sparse group 'train' has no 'shape' attribute")
+        if self.kind == "dense" and (train_is_group or train_shape is None or len(train_shape) != 2):
+            raise DatasetError(f"{self.path}: 'train' must be a 2-D array")
         self.dimension = int(attrs.get("dimension", train_shape[1]))
         self.n_train = int(train_shape[0])
         self.has_ground_truth = "neighbors" in keys and "distances" in keys
@@ -200,7 +211,9 @@ def compute_ground_truth(
     nq = test.shape[0]
     ids = np.empty((nq, depth), dtype=np.int32)
     dist = np.empty((nq, depth), dtype=np.float32)
-    block = 256
+    # faiss's flat search is much faster per query on large blocks; sparse blocks are
+    # bounded by the dense block×n score matrix they produce.
+    block = 4096 if not sp.issparse(train) else 256
     search = _dense_candidates(train, distance) if not sp.issparse(train) else None
     train_t = sp.csr_matrix(train).T.tocsr() if sp.issparse(train) else None
     for start in tqdm(range(0, nq, block), desc="ground truth", unit="block", disable=not progress):
@@ -286,3 +299,120 @@ def write_dataset(
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+# --- registry of generated datasets ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset that can be generated on demand and stored as ``<name>.hdf5``."""
+
+    name: str
+    description: str
+    kind: Literal["dense", "sparse"]
+    distance: str
+    make: Callable[[], tuple[Matrix, Matrix]]  # -> (train, test); deterministic
+
+
+# Fixed seeds: a registry name always denotes the same arrays (and the same ground truth).
+REGISTRY: dict[str, DatasetSpec] = {
+    s.name: s
+    for s in (
+        DatasetSpec(
+            "random-xs-dense",
+            "clustered Gaussian mixture, 10,000 x 64, 1,000 queries, 64 clusters",
+            "dense",
+            "angular",
+            partial(synthetic.clustered_dense, 10_000, 1_000, 64, n_clusters=64, seed=1),
+        ),
+        DatasetSpec(
+            "random-s-dense",
+            "clustered Gaussian mixture, 100,000 x 64, 10,000 queries, 256 clusters",
+            "dense",
+            "angular",
+            partial(synthetic.clustered_dense, 100_000, 10_000, 64, n_clusters=256, seed=2),
+        ),
+        DatasetSpec(
+            "random-xs-sparse",
+            "Zipf terms, vocab 30,522, 10,000 docs ~120 nnz, 1,000 queries ~40 nnz",
+            "sparse",
+            "ip",
+            partial(synthetic.zipf_sparse, 10_000, 1_000, vocab_size=30_522, doc_nnz=120, query_nnz=40, seed=3),
+        ),
+        DatasetSpec(
+            "random-s-sparse",
+            "Zipf terms, vocab 30,522, 100,000 docs ~120 nnz, 10,000 queries ~40 nnz",
+            "sparse",
+            "ip",
+            partial(synthetic.zipf_sparse, 100_000, 10_000, vocab_size=30_522, doc_nnz=120, query_nnz=40, seed=4),
+        ),
+    )
+}
+
+
+def _registry_entry(name: str, directory: str | Path | None = None) -> DatasetSpec:
+    spec = REGISTRY.get(name)
+    if spec is None:
+        raise DatasetError(_unknown_message(name, directory))
+    return spec
+
+
+def _unknown_message(name: str, directory: str | Path | None) -> str:
+    folder = Path(directory) if directory is not None else data_dir()
+    files = sorted(p.stem for p in folder.glob("*.hdf5") if p.stem not in REGISTRY) if folder.is_dir() else []
+    known = ", ".join(sorted(REGISTRY))
+    extra = f"; files in {folder}: {', '.join(files)}" if files else ""
+    return f"unknown dataset {name!r}: known datasets are {known}{extra} (or pass a path to an .hdf5 file)"
+
+
+def dataset_path(name: str, directory: str | Path | None = None) -> Path:
+    """Where dataset ``name`` lives: ``<directory or data_dir()>/<name>.hdf5``."""
+    return (Path(directory) if directory is not None else data_dir()) / f"{name}.hdf5"
+
+
+def prepare(name: str, directory: str | Path | None = None, force: bool = False, progress: bool = True) -> Path:
+    """Generate registry dataset ``name`` with exact ground truth; no-op if the file exists.
+
+    ``write_dataset`` writes to a temporary file and renames it, so an
+    interrupted preparation never leaves a truncated ``<name>.hdf5`` behind.
+    """
+    spec = _registry_entry(name, directory)
+    path = dataset_path(name, directory)
+    if path.is_file() and not force:
+        return path
+    train, test = spec.make()
+    return write_dataset(
+        path, train, test, spec.distance, progress=progress, name=spec.name, description=spec.description,
+        source="annsweep.synthetic",
+    )
+
+
+def open_dataset(
+    name_or_path: str | Path, directory: str | Path | None = None, prepare_missing: bool = True
+) -> Dataset:
+    """Open a dataset by registry name, by file name in the data dir, or by path.
+
+    A ``Path``, an ``.hdf5``/``.h5`` name or anything containing a path
+    separator is opened as a file.  Otherwise ``<data dir>/<name>.hdf5`` is
+    opened if it exists (so ann-benchmarks files dropped into the data dir work
+    by name); a registry dataset that is missing is prepared first (unless
+    ``prepare_missing`` is false).
+    """
+    text = str(name_or_path)
+    if isinstance(name_or_path, Path) or Path(text).suffix in (".hdf5", ".h5") or os.sep in text or "/" in text:
+        return Dataset(name_or_path)
+    path = dataset_path(text, directory)
+    if path.is_file():
+        return Dataset(path, name=text)
+    spec = _registry_entry(text, directory)
+    if not prepare_missing:
+        raise DatasetError(
+            f"{path}: dataset {spec.name!r} is not prepared (run: annsweep datasets prepare {spec.name})"
+        )
+    return Dataset(prepare(text, directory), name=text)
+
+
+def registry_status(directory: str | Path | None = None) -> list[tuple[DatasetSpec, bool]]:
+    """Every registry dataset and whether its file is present."""
+    return [(spec, dataset_path(spec.name, directory).is_file()) for spec in REGISTRY.values()]

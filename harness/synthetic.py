@@ -10,10 +10,14 @@ Dense model (:func:`clustered_dense`, meant for the ``angular`` distance)
     directions; cluster weights come from a Dirichlet(5) draw, so cluster sizes
     are uneven but no cluster is empty in expectation.  Each cluster has its own
     isotropic spread ``spread * LogNormal(0, 0.25)``, expressed as the expected
-    norm of the noise vector relative to the unit centre, so the default
-    ``spread=0.8`` gives clusters that overlap enough that neighbours often
-    cross cluster borders.  Train and test points are drawn independently from
-    the same mixture (cluster label, then centre + noise).
+    norm of the noise vector relative to the unit centre.  With the default
+    ``spread=1.0`` about 97 % of a test point's exact top-10 lie in its own
+    cluster (measured at 100,000×64 with 256 clusters): partition-based indexes
+    see real structure but must probe neighbouring clusters for the last few
+    per cent of recall, and within a cluster the data is a full-dimensional
+    Gaussian blob (high intrinsic dimension, so no easy shortcut).  Train and
+    test points are drawn independently from the same mixture (cluster label,
+    then centre + noise).
 
 Sparse model (:func:`zipf_sparse`, meant for ``ip``)
     A bag-of-terms model over a ``vocab_size`` vocabulary (BERT's 30,522 by
@@ -39,7 +43,8 @@ Sparse model (:func:`zipf_sparse`, meant for ``ip``)
       shared frequent terms keep the ranking non-trivial.
 
     Rows of both CSR matrices have sorted, unique indices and strictly positive
-    float32 values.
+    float32 values.  Row lengths are capped at ``vocab_size // 4``, so nnz
+    targets near the vocabulary size are not met.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["clustered_dense", "zipf_sparse"]
+__all__ = ["clustered_dense", "zipf_sparse", "zipf_sparse_with_sources"]
 
 # Rows handled per vectorised step; bounds peak memory (~ chunk × draws × 8 bytes).
 _CHUNK_ROWS = 16_384
@@ -71,7 +76,7 @@ def clustered_dense(
     dim: int,
     n_clusters: int,
     seed: int,
-    spread: float = 0.8,
+    spread: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian-mixture train/test sets, float32 ``n_train×dim`` and ``n_test×dim``."""
     if min(n_train, n_test, dim, n_clusters) < 1:
@@ -183,6 +188,23 @@ def zipf_sparse(
     doc_fraction: float = 0.6,
 ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """SPLADE-like sparse docs and correlated queries (CSR float32, ``vocab_size`` columns)."""
+    train, test, _ = zipf_sparse_with_sources(
+        n_train, n_test, vocab_size, doc_nnz, query_nnz, zipf_exponent, seed, doc_fraction
+    )
+    return train, test
+
+
+def zipf_sparse_with_sources(
+    n_train: int,
+    n_test: int,
+    vocab_size: int = 30_522,
+    doc_nnz: int = 120,
+    query_nnz: int = 40,
+    zipf_exponent: float = 1.0,
+    seed: int = 0,
+    doc_fraction: float = 0.6,
+) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+    """:func:`zipf_sparse` plus the source document id of every query (for checks)."""
     if min(n_train, n_test, vocab_size, doc_nnz, query_nnz) < 1:
         raise ValueError("sizes and nnz targets must all be positive")
     model_rng, train_rng, test_rng = _streams(seed, 3)
@@ -229,4 +251,4 @@ def zipf_sparse(
     values = np.concatenate([doc_w, noise_w])
     order = np.argsort(keys, kind="stable")
     test = _csr_from_keys(keys[order], values[order], n_test, V)
-    return train, test
+    return train, test, src

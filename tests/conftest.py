@@ -5,7 +5,6 @@ import pytest
 
 from harness.datasets import write_dataset
 
-FIXTURE_ALGORITHMS = Path(__file__).parent / "fixtures" / "algorithms"
 
 
 @pytest.fixture(scope="session")

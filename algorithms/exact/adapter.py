@@ -4,8 +4,15 @@ Dense data uses a faiss flat index (``IndexFlatL2`` for euclidean,
 ``IndexFlatIP`` for inner product; angular normalises train and queries and
 uses inner product).  Sparse data (distance ``ip``) uses an inverted index
 built with scipy: the train matrix is kept as CSC, so a query's score vector
-is the train columns of the query's terms weighted by the query's values; the
-top ``k`` are found with ``argpartition`` and then sorted (ties by id).
+is the train columns of the query's terms (their posting lists) weighted by
+the query's values; the top ``k`` are found with ``argpartition`` and then
+sorted (ties by id).
+
+Sparse batches are scored query by query into a block of score rows, then
+the block's top ``k`` are selected at once.  A single sparse×sparse product
+per block (``Q_block @ train.T``) gives the same scores but measured 2×
+slower with scipy on SPLADE-like data (random-s-sparse: ~4 ms vs ~2 ms per
+query), because its output is nearly dense and the general SpGEMM sorts it.
 
 The worker that runs this adapter is single-threaded (the runner pins it to
 one core and limits faiss/OpenMP/BLAS to one thread before importing this
@@ -23,7 +30,7 @@ import scipy.sparse as sp
 from harness.algorithm import DENSE, SPARSE, Algorithm
 
 NAME = "exact"
-_BLOCK_FLOATS = 1 << 24  # ~64 MiB of float32 scores per block of sparse queries
+_BLOCK_FLOATS = 1 << 20  # 4 MiB of float32 scores per block of sparse queries (stays in cache)
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -35,7 +42,7 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` largest entries of each row of ``scores``, best first (ties by id)."""
     n = scores.shape[1]
     if k < n:
-        cand = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        cand = np.argpartition(scores, n - k, axis=1)[:, n - k :]
     else:
         cand = np.broadcast_to(np.arange(n), scores.shape).copy()
     s = np.take_along_axis(scores, cand, 1)
@@ -107,26 +114,34 @@ class Exact(Algorithm):
             q = _normalise(q)
         return self._index.search(q, k)[1].astype(np.int64, copy=False)  # faiss pads with -1
 
+    def _sparse_scores(self, terms: np.ndarray, weights: np.ndarray, out: np.ndarray) -> None:
+        """Inner products of one query (its term ids and weights) with every train row, into ``out``."""
+        if len(terms):
+            out[:] = self._train_csc[:, terms] @ weights  # posting lists of the terms, weighted
+        else:
+            out[:] = 0.0
+
     def _sparse_query(self, vector, k: int) -> np.ndarray:
         row = sp.csr_matrix(vector)
-        terms, weights = row.indices, row.data.astype(np.float32, copy=False)
-        if len(terms):
-            scores = self._train_csc[:, terms] @ weights  # dense n-vector
-        else:
-            scores = np.zeros(self._n, dtype=np.float32)
-        return _top_k(np.asarray(scores).reshape(1, -1), min(k, self._n))[0].astype(np.int64, copy=False)
+        scores = np.empty((1, self._n), dtype=np.float32)
+        self._sparse_scores(row.indices, row.data.astype(np.float32, copy=False), scores[0])
+        return _top_k(scores, min(k, self._n))[0].astype(np.int64, copy=False)
 
     def _sparse_batch(self, queries, k: int) -> np.ndarray:
         q = sp.csr_matrix(queries, dtype=np.float32)
         nq = q.shape[0]
         kk = min(k, self._n)
         out = np.full((nq, k), -1, dtype=np.int64)
-        train_t = self._train_csc.T  # d×n CSR view of the CSC train matrix
-        block = max(1, _BLOCK_FLOATS // max(1, self._n))
+        if kk == 0:
+            return out
+        block = max(1, min(nq, _BLOCK_FLOATS // max(1, self._n)))
+        scores = np.empty((block, self._n), dtype=np.float32)
         for start in range(0, nq, block):
             stop = min(nq, start + block)
-            scores = (q[start:stop] @ train_t).toarray()
-            out[start:stop, :kk] = _top_k(scores, kk)
+            for j, i in enumerate(range(start, stop)):
+                lo, hi = q.indptr[i], q.indptr[i + 1]
+                self._sparse_scores(q.indices[lo:hi], q.data[lo:hi], scores[j])
+            out[start:stop, :kk] = _top_k(scores[: stop - start], kk)
         return out
 
     # --- optional facts -----------------------------------------------------

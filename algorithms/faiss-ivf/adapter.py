@@ -139,10 +139,13 @@ class FaissIVF(Algorithm):
         else:
             sample = x
         ivf.train(sample)
-        ivf.add(x)
-        self._quantizer = quantizer  # keep the Python owner of the coarse quantizer alive
+        # IndexRefineFlat must wrap the still-empty IVF: its add() fills both the
+        # IVF and the flat copy of the vectors used for re-ranking.
+        index = faiss.IndexRefineFlat(ivf) if self.refine else ivf
+        index.add(x)
+        self._quantizer = quantizer  # keep the Python owners of the wrapped indexes alive
         self._ivf = ivf
-        self._index = faiss.IndexRefineFlat(ivf) if self.refine else ivf
+        self._index = index
         self._apply_query_params()
 
     def set_query_params(self, nprobe: int = 1, k_factor: float | None = None, **params: Any) -> None:

@@ -1,0 +1,52 @@
+"""Every bundled adapter, at its most exact setting, returns the exact top-k on both xs datasets.
+
+Judged against the ground truth stored in the dataset file (independent numpy/faiss brute force
+in harness.datasets, re-scored in float64), tie-aware.
+"""
+
+import numpy as np
+import pytest
+
+from harness import configs, datasets
+from harness.datasets import distances_of
+from harness.metrics import knn_recall
+
+K = 10
+# (build params, query params) that make each adapter exhaustive on a 10k-point dataset.
+MOST_EXACT = {
+    "exact": ({}, {}),
+    "hnswlib": ({"M": 16, "ef_construction": 200}, {"ef": 1_000}),
+    "faiss-ivf": ({"nlist": 64}, {"nprobe": 64}),
+    "faiss-hnsw": ({"M": 16, "efConstruction": 200}, {"efSearch": 1_000}),
+}
+XS = ("random-xs-dense", "random-xs-sparse")
+
+
+@pytest.fixture(scope="module")
+def xs_datasets(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("xs")
+    return {name: datasets.open_dataset(datasets.prepare(name, directory, progress=False)) for name in XS}
+
+
+def test_every_bundled_adapter_is_covered():
+    assert set(configs.discover()) == set(MOST_EXACT), "add the new adapter's most exact setting to MOST_EXACT"
+
+
+@pytest.mark.parametrize("dataset_name", XS)
+@pytest.mark.parametrize("name", sorted(MOST_EXACT))
+def test_most_exact_setting_is_exact(name, dataset_name, xs_datasets):
+    dataset = xs_datasets[dataset_name]
+    cls = configs.load_adapter_class(name)
+    if dataset.kind not in cls.accepts:
+        pytest.skip(f"{name} does not accept {dataset.kind} input")
+    build, query = MOST_EXACT[name]
+    algo = cls(metric=dataset.distance, **build)
+    algo.fit(dataset)
+    algo.set_query_params(**query)
+    test = dataset.test
+    batch = np.asarray(algo.batch_query(test, K))
+    single = np.stack([np.asarray(algo.query(test[i], K)) for i in range(test.shape[0])])
+    for ids in (batch, single):
+        assert ids.shape == (test.shape[0], K)
+        recall = knn_recall(distances_of(dataset.train, test, ids, dataset.distance), dataset.distances, K)
+        assert recall.min() == 1.0, f"{name} on {dataset_name}: {np.sum(recall < 1)} queries below recall 1"
