@@ -33,6 +33,7 @@ run: $(STAMP)
 	$(BIN)/annsweep run --dataset $(DATASET) $(if $(ALGO),--algorithm $(ALGO)) --k $(K) --runs $(RUNS) $(ARGS)
 
 test: $(STAMP)
+	$(BIN)/ruff check harness algorithms tests benchmarks
 	$(BIN)/pytest -q
 
 datasets: $(STAMP)

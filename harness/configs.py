@@ -102,7 +102,7 @@ def expand_grid(params: dict[str, Any]) -> list[dict[str, Any]]:
     """``{a: [1, 2], b: 3}`` → ``[{a: 1, b: 3}, {a: 2, b: 3}]`` (scalars are one-element lists)."""
     keys = list(params)
     values = [v if isinstance(v, list) else [v] for v in params.values()]
-    return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
 
 
 def params_slug(params: dict[str, Any]) -> str:

@@ -57,5 +57,5 @@ def describe(core: int | None = None, command_line: list[str] | None = None) -> 
         "packages": package_versions(),
         "git_commit": git_commit(),
         "command_line": command_line or sys.argv,
-        "time_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "time_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }

@@ -113,8 +113,10 @@ def read_runs(path: Path) -> list[dict[str, Any]]:
         base = {
             "dataset": top.get("dataset"), "k": top.get("k"), "algorithm": top.get("algorithm"),
             "build": top.get("build_slug"), "build_params": top.get("build_params", "{}"),
-            "build_time_s": top.get("build_time_s", np.nan), "index_size_bytes": top.get("index_size_bytes", np.nan),
-            "rss_delta_bytes": top.get("rss_delta_bytes", np.nan), "uss_delta_bytes": top.get("uss_delta_bytes", np.nan),
+            "build_time_s": top.get("build_time_s", np.nan),
+            "index_size_bytes": top.get("index_size_bytes", np.nan),
+            "rss_delta_bytes": top.get("rss_delta_bytes", np.nan),
+            "uss_delta_bytes": top.get("uss_delta_bytes", np.nan),
             "file": str(path),
         }
         rows = []

@@ -6,7 +6,6 @@ import pytest
 from harness.datasets import write_dataset
 
 
-
 @pytest.fixture(scope="session")
 def small_dense(tmp_path_factory) -> Path:
     """2,000 × 16 clustered float32 points, 50 queries, euclidean, with exact ground truth."""
@@ -16,3 +15,19 @@ def small_dense(tmp_path_factory) -> Path:
     test = (centres[rng.integers(0, 20, 50)] + 0.3 * rng.normal(size=(50, 16))).astype(np.float32)
     path = tmp_path_factory.mktemp("data") / "small-dense.hdf5"
     return write_dataset(path, train, test, "euclidean", progress=False)
+
+
+@pytest.fixture(autouse=True)
+def one_faiss_thread():
+    """faiss/OpenMP limited to one thread in the test process, as in the runner's worker.
+
+    With several OpenMP threads faiss HNSW insertion order varies, and an
+    inner-product graph can then (rarely) leave a point unreachable even at
+    efSearch = n, which would make exactness tests flaky.
+    """
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)

@@ -8,38 +8,19 @@ distance.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
-import yaml
 
+from harness import configs
 from harness.algorithm import Algorithm
+from harness.configs import load_adapter_class
 from harness.datasets import Dataset, write_dataset
 
-ALGORITHMS = Path(__file__).resolve().parent.parent / "algorithms"
 BUNDLED = ("exact", "hnswlib", "faiss-ivf", "faiss-hnsw")
 K = 10
 N_TRAIN, N_TEST, DIM = 2_000, 100, 32
 REL_TOL = 1e-5
-
-_classes: dict[str, type[Algorithm]] = {}
-
-
-def load_adapter_class(name: str) -> type[Algorithm]:
-    """The adapter class named in ``algorithms/<name>/config.yml``, imported by file path."""
-    if name not in _classes:
-        folder = ALGORITHMS / name
-        class_name = yaml.safe_load((folder / "config.yml").read_text())["adapter"]
-        spec = importlib.util.spec_from_file_location(f"_annsweep_test_adapter_{name.replace('-', '_')}",
-                                                      folder / "adapter.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _classes[name] = getattr(module, class_name)
-    return _classes[name]
-
 
 # --- data and brute force ----------------------------------------------------------------------
 
@@ -120,17 +101,6 @@ def sparse(tmp_path_factory):
     path = tmp_path_factory.mktemp("adapter-sparse") / "sparse.hdf5"
     ds = Dataset(write_dataset(path, train, test, "ip", progress=False))
     return ds, true_distances(ds.train, ds.test, "ip")
-
-
-@pytest.fixture
-def one_faiss_thread():
-    """faiss/OpenMP limited to one thread, as in the runner's worker (restored afterwards)."""
-    import faiss
-
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
 
 
 # Most exact setting of each adapter (build params, query params).
@@ -229,7 +199,7 @@ def test_approximate_settings_trade_recall(dense):
     ("faiss-hnsw", {"M": 8, "efConstruction": 40}),
     ("faiss-ivf", {"nlist": 16, "m": 4}),
 ])
-def test_builds_are_deterministic(name, build, dense, one_faiss_thread):
+def test_builds_are_deterministic(name, build, dense):
     """Same build arguments, same index, when built on one thread as the runner's worker does."""
     ds, _ = dense["euclidean"]
     cls = load_adapter_class(name)
@@ -303,29 +273,15 @@ def test_bad_query_params_are_rejected(name, build, query, match):
 # --- bundled configs ----------------------------------------------------------------------------
 
 
-def _grid(params: dict) -> list[dict]:
-    keys = list(params)
-    values = [v if isinstance(v, list) else [v] for v in params.values()]
-    import itertools
-
-    return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
-
-
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_config_builds_and_query_settings_are_accepted(name):
     """Every build and query setting in config.yml is accepted by the adapter (without data)."""
-    raw = yaml.safe_load((ALGORITHMS / name / "config.yml").read_text())
-    assert set(raw) <= {"adapter", "description", "groups"}
-    cls = load_adapter_class(name)
-    assert issubclass(cls, Algorithm)
-    n_builds = 0
-    for group in raw["groups"].values():
-        assert set(group) <= {"build", "query", "description"}
-        for build in _grid(group.get("build") or {}):
-            n_builds += 1
-            algo = cls("angular", **build)
-            queries = _grid(group.get("query") or {})
-            assert len(queries) <= 10
-            for query in queries:
-                algo.set_query_params(**query)
-    assert 1 <= n_builds <= 4
+    definition = configs.get(name)
+    cls = definition.load_adapter_class()
+    builds = definition.builds()
+    assert 1 <= len(builds) <= 4
+    for build in builds:
+        algo = cls("angular", **build.build)
+        assert 1 <= len(build.queries) <= 10
+        for query in build.queries:
+            algo.set_query_params(**query)

@@ -58,7 +58,8 @@ def test_adapter_class_must_exist(tmp_path):
     make_algorithm(tmp_path, "wrong", "adapter: Missing\ngroups: {g: {}}\n")
     with pytest.raises(configs.ConfigError, match="no subclass .* named 'Missing'"):
         configs.load_adapter_class("wrong", tmp_path)
-    assert issubclass(configs.load_adapter_class("ok", make_algorithm(tmp_path, "ok", "adapter: A\ngroups: {g: {}}\n").parent), Algorithm)
+    good = make_algorithm(tmp_path, "ok", "adapter: A\ngroups: {g: {}}\n")
+    assert issubclass(configs.load_adapter_class("ok", good.parent), Algorithm)
 
 
 def test_unknown_algorithm_lists_known(tmp_path):

@@ -29,7 +29,6 @@ from harness.datasets import (
 )
 from harness.synthetic import clustered_dense, zipf_sparse, zipf_sparse_with_sources
 
-
 # --- independent reference ---------------------------------------------------------------------
 
 
@@ -266,7 +265,7 @@ def test_zipf_sparse_nnz_targets_follow_arguments() -> None:
 def test_zipf_sparse_is_deterministic(sparse_sample) -> None:
     train, test, src = sparse_sample
     again = zipf_sparse_with_sources(3000, 300, vocab_size=30_522, doc_nnz=120, query_nnz=40, seed=21)
-    for a, b in zip((train, test), again[:2]):
+    for a, b in zip((train, test), again[:2], strict=True):
         assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
         assert np.array_equal(a.data, b.data)
     assert np.array_equal(src, again[2])

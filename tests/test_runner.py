@@ -90,7 +90,8 @@ def test_extra_threads_are_caught(tmp_path, small_dense):
 def test_killed_sweep_leaves_no_partial_result_and_resumes(tmp_path, small_dense):
     results_dir = tmp_path / "results"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "harness.cli", "--algorithms-dir", str(FIXTURE_ALGORITHMS), "--results-dir", str(results_dir), "run", "--algorithm", "slow", "--dataset", str(small_dense),
+    cmd = [sys.executable, "-m", "harness.cli", "--algorithms-dir", str(FIXTURE_ALGORITHMS),
+           "--results-dir", str(results_dir), "run", "--algorithm", "slow", "--dataset", str(small_dense),
            "--runs", "1", "--modes", "batch"]
     sweep = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out_dir = results_dir / small_dense.stem / "k=10" / "slow"
