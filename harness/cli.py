@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--threshold", type=float, default=0.9)
 
     args = parser.parse_args(argv)
+    # `annsweep results export | head` should end quietly, as other Unix tools do.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if args.data_dir:
         os.environ["ANNSWEEP_DATA_DIR"] = args.data_dir
     if args.results_dir:

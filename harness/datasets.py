@@ -23,6 +23,7 @@ in float64 so that near-ties are ordered by their true distance.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, partial
@@ -381,6 +382,8 @@ def prepare(name: str, directory: str | Path | None = None, force: bool = False,
     path = dataset_path(name, directory)
     if path.is_file() and not force:
         return path
+    if progress:
+        print(f"preparing {name} → {path}", file=sys.stderr, flush=True)
     train, test = spec.make()
     return write_dataset(
         path, train, test, spec.distance, progress=progress, name=spec.name, description=spec.description,
