@@ -86,7 +86,7 @@ class Hnswlib(Algorithm):
         if kk == 0:
             return np.empty(0, dtype=np.int64)
         labels, _ = self._index.knn_query(vector, k=kk, num_threads=1)
-        return labels[0]  # uint64; the runner converts outside the timed loop
+        return labels[0].astype(np.int64)
 
     def batch_query(self, queries: np.ndarray, k: int) -> np.ndarray:
         kk = self._prepare(k)
