@@ -4,7 +4,7 @@
                                                       [--runs 3] [--force]
 
 Runs `annsweep run -a blocked,seismic,exact` on each dataset (same session, same
-pinned core, both modes), then prints, from batch mode, each algorithm's best
+pinned core, batch mode by default), then prints, from batch mode, each algorithm's best
 QPS at recall@10 ≥ 0.90 and ≥ 0.95, the QPS ratios blocked / seismic and
 blocked / exact, build time and index memory, and the recall-vs-QPS table of
 both approximate adapters. Results stay in results/ (or --results-dir).
@@ -62,12 +62,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default="wordnet-splade-tiny,random-s-sparse")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--modes", default="batch", help="runner modes (the comparison reads batch)")
     parser.add_argument("--force", action="store_true", help="rerun builds that already have results")
     parser.add_argument("--results-dir", default=None)
     args = parser.parse_args()
     root = results.results_dir() if args.results_dir is None else Path(args.results_dir)
     for dataset in args.datasets.split(","):
-        options = runner.RunOptions(runs=args.runs, force=args.force, results_root=root)
+        options = runner.RunOptions(runs=args.runs, force=args.force, results_root=root,
+                                    modes=tuple(args.modes.split(",")))
         runner.run_sweep(ALGORITHMS, dataset, options)
     for dataset in args.datasets.split(","):
         frame = results.load(root, dataset)

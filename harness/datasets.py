@@ -12,7 +12,8 @@ exactly these keys and loads unchanged.
 Layout (sparse): ``train`` and ``test`` are groups holding a CSR matrix as
 ``indptr``/``indices``/``data`` with a ``shape`` attribute; ``type="sparse"``,
 ``distance="ip"``.  Optional text groups for text workloads:
-``corpus/{ids,text}``, ``queries/{ids,text}`` and ``qrels``.
+``corpus/{ids,text}``, ``queries/{ids,text}`` (utf-8 variable-length
+strings, one per ``train``/``test`` row, in row order) and ``qrels``.
 
 ``distances`` always follow the ann-benchmarks rule *smaller is closer*:
 euclidean → L2 distance, angular → 1 − cosine, ip → −(inner product).
@@ -24,8 +25,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property, partial
 from pathlib import Path
 from typing import Literal
@@ -39,6 +41,7 @@ from harness import synthetic
 
 DISTANCES = ("angular", "euclidean", "ip")
 GROUND_TRUTH_DEPTH = 100
+TEXT_KEYS = ("corpus/ids", "corpus/text", "queries/ids", "queries/text")
 
 
 class DatasetError(ValueError):
@@ -129,6 +132,14 @@ class Dataset:
     def distances(self) -> np.ndarray:
         """nq×100 float32 exact distances (smaller is closer)."""
         return self._read_ground_truth("distances").astype(np.float32, copy=False)
+
+    def strings(self, key: str) -> list[str]:
+        """A string dataset such as ``corpus/ids`` or ``queries/text``, decoded (one per row)."""
+        with h5py.File(self.path, "r") as f:
+            obj = f.get(key)
+            if not isinstance(obj, h5py.Dataset) or obj.dtype.kind not in ("O", "S", "U"):
+                raise DatasetError(f"{self.path}: no string dataset {key!r} in the file")
+            return list(obj.asstr()[()])
 
     def _read_ground_truth(self, key: str) -> np.ndarray:
         if not self.has_ground_truth:
@@ -261,9 +272,15 @@ def write_dataset(
     neighbors: np.ndarray | None = None,
     distances: np.ndarray | None = None,
     progress: bool = True,
+    text: Mapping[str, Sequence[str]] | None = None,
     **attrs: object,
 ) -> Path:
-    """Write a dataset file atomically, computing exact ground truth if not given."""
+    """Write a dataset file atomically, computing exact ground truth if not given.
+
+    ``text`` holds optional string datasets, one string per row:
+    ``corpus/ids`` and ``corpus/text`` (train rows), ``queries/ids`` and
+    ``queries/text`` (test rows), stored as utf-8 variable-length strings.
+    """
     path = Path(path)
     if distance not in DISTANCES:
         raise DatasetError(f"{path}: distance {distance!r} is not supported (supported: {', '.join(DISTANCES)})")
@@ -272,6 +289,13 @@ def write_dataset(
         raise DatasetError(f"{path}: sparse datasets use distance 'ip', not {distance!r}")
     if train.shape[1] != test.shape[1]:
         raise DatasetError(f"{path}: train has {train.shape[1]} dimensions but test has {test.shape[1]}")
+    text = dict(text or {})
+    for key, values in text.items():
+        rows = {"corpus": train.shape[0], "queries": test.shape[0]}.get(key.split("/")[0])
+        if key not in TEXT_KEYS or rows is None:
+            raise DatasetError(f"{path}: unknown text dataset {key!r} (allowed: {', '.join(TEXT_KEYS)})")
+        if len(values) != rows:
+            raise DatasetError(f"{path}: {key} has {len(values)} strings for {rows} rows")
     if neighbors is None or distances is None:
         neighbors, distances = compute_ground_truth(train, test, distance, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -296,25 +320,75 @@ def write_dataset(
                     f.create_dataset(key, data=np.asarray(m, dtype=np.float32))
             f.create_dataset("neighbors", data=np.asarray(neighbors, dtype=np.int32))
             f.create_dataset("distances", data=np.asarray(distances, dtype=np.float32))
+            for key, values in text.items():
+                f.create_dataset(key, data=np.array(values, dtype=object), dtype=h5py.string_dtype("utf-8"))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
 
 
-# --- registry of generated datasets ----------------------------------------------------------
+# --- registry: generated and source-built datasets ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetContents:
+    """What a registry ``make`` returns when it has more than (train, test) to store."""
+
+    train: Matrix
+    test: Matrix
+    attrs: dict[str, object] = field(default_factory=dict)  # extra file attrs (source, licence, seeds)
+    text: dict[str, Sequence[str]] = field(default_factory=dict)  # e.g. {"corpus/ids": [...]}, see write_dataset
+
+
+@dataclass(frozen=True)
+class SourceFiles:
+    """Raw third-party inputs a registry dataset is built from: ``<source_dir()>/<folder>/<files>``."""
+
+    folder: str
+    files: tuple[str, ...]
+    origin: str  # where the files come from, for error messages and ``datasets list``
+
+    def path(self) -> Path:
+        return source_dir() / self.folder
+
+    def missing(self) -> list[Path]:
+        """The folder if it is absent, else the absent files (empty when all are there)."""
+        folder = self.path()
+        if not folder.is_dir():
+            return [folder]
+        return [folder / name for name in self.files if not (folder / name).is_file()]
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A dataset that can be generated on demand and stored as ``<name>.hdf5``."""
+    """A dataset that can be built on demand and stored as ``<name>.hdf5``.
+
+    ``make`` is deterministic: a synthetic generator with a fixed seed, or a
+    reader of the raw files described by ``sources`` (read from
+    :func:`source_dir` when ``make`` is called).
+    """
 
     name: str
     description: str
     kind: Literal["dense", "sparse"]
     distance: str
-    make: Callable[[], tuple[Matrix, Matrix]]  # -> (train, test); deterministic
+    make: Callable[[], tuple[Matrix, Matrix] | DatasetContents]  # -> (train, test) or DatasetContents
+    sources: SourceFiles | None = None  # None: generated by annsweep.synthetic
 
+
+def _wordnet_splade_tiny() -> DatasetContents:
+    from harness import sources  # imports this module; loaded only when needed
+
+    return sources.wordnet_splade_tiny(WORDNET_SPLADE_TINY.path())
+
+
+WORDNET_SPLADE_TINY = SourceFiles(
+    "wordnet-splade-tiny",
+    ("doc_indptr.npy", "doc_indices.npy", "doc_data.npy", "q_indptr.npy", "q_indices.npy", "q_data.npy",
+     "docs.jsonl.gz", "queries.jsonl.gz"),
+    "WordNet 3.0 glosses and examples encoded with SPLADE-tiny (see harness/sources.py)",
+)
 
 # Fixed seeds: a registry name always denotes the same arrays (and the same ground truth).
 REGISTRY: dict[str, DatasetSpec] = {
@@ -348,8 +422,22 @@ REGISTRY: dict[str, DatasetSpec] = {
             "ip",
             partial(synthetic.zipf_sparse, 100_000, 10_000, vocab_size=30_522, doc_nnz=120, query_nnz=40, seed=4),
         ),
+        DatasetSpec(
+            "wordnet-splade-tiny",
+            "WordNet 3.0 glosses (117,659 docs, ~40 nnz) and 10,000 of 48,339 example-sentence queries "
+            "(~22 nnz, seeded sample), SPLADE-tiny vectors over the BERT vocab of 30,522",
+            "sparse",
+            "ip",
+            _wordnet_splade_tiny,
+            WORDNET_SPLADE_TINY,
+        ),
     )
 }
+
+
+def sources_missing(spec: DatasetSpec) -> list[Path]:
+    """Raw inputs of ``spec`` that are absent from :func:`source_dir` (empty for generated datasets)."""
+    return spec.sources.missing() if spec.sources is not None else []
 
 
 def _registry_entry(name: str, directory: str | Path | None = None) -> DatasetSpec:
@@ -373,8 +461,10 @@ def dataset_path(name: str, directory: str | Path | None = None) -> Path:
 
 
 def prepare(name: str, directory: str | Path | None = None, force: bool = False, progress: bool = True) -> Path:
-    """Generate registry dataset ``name`` with exact ground truth; no-op if the file exists.
+    """Build registry dataset ``name`` with exact ground truth; no-op if the file exists.
 
+    A dataset built from raw files raises :class:`DatasetError` naming the
+    missing path when its sources are not under :func:`source_dir`.
     ``write_dataset`` writes to a temporary file and renames it, so an
     interrupted preparation never leaves a truncated ``<name>.hdf5`` behind.
     """
@@ -382,13 +472,27 @@ def prepare(name: str, directory: str | Path | None = None, force: bool = False,
     path = dataset_path(name, directory)
     if path.is_file() and not force:
         return path
+    missing = sources_missing(spec)
+    if missing:
+        assert spec.sources is not None
+        what = "source folder" if missing[0] == spec.sources.path() else "source file(s)"
+        raise DatasetError(
+            f"{', '.join(map(str, missing))}: {what} of dataset {name!r} not found ({spec.sources.origin}); "
+            f"set ANNSWEEP_SOURCE_DIR to the folder that holds {spec.sources.folder}/ (now: {source_dir()})"
+        )
     if progress:
         print(f"preparing {name} → {path}", file=sys.stderr, flush=True)
-    train, test = spec.make()
-    return write_dataset(
-        path, train, test, spec.distance, progress=progress, name=spec.name, description=spec.description,
-        source="annsweep.synthetic",
+    start = time.perf_counter()
+    made = spec.make()
+    contents = made if isinstance(made, DatasetContents) else DatasetContents(*made)
+    attrs: dict[str, object] = {"source": "annsweep.synthetic", **contents.attrs}
+    written = write_dataset(
+        path, contents.train, contents.test, spec.distance, progress=progress, text=contents.text,
+        name=spec.name, description=spec.description, **attrs,
     )
+    if progress:
+        print(f"prepared {name} in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+    return written
 
 
 def open_dataset(
