@@ -12,11 +12,12 @@ K       ?= 10
 RUNS    ?= 3
 ARGS    ?=
 
-.PHONY: install run test datasets results clean help
+.PHONY: install run test sanitize datasets results clean help
 
 help:
 	@echo "make run [ALGO=a,b] [DATASET=$(DATASET)] [K=10] [RUNS=3] [ARGS=...]   sweep and print a table"
 	@echo "make test                                                           the test suite"
+	@echo "make sanitize                                                       blocked-index tests under ASan+UBSan"
 	@echo "make install                                                        create .venv and install annsweep"
 	@echo "make datasets                                                       list datasets"
 	@echo "make results                                                        summary of stored results"
@@ -35,6 +36,20 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check harness algorithms tests benchmarks
 	$(BIN)/pytest -q
+
+# The blocked index's C extension built with AddressSanitizer + UBSan into build/sanitize (setup.py
+# reads ANNSWEEP_SANITIZE), loaded in place of the normal build, and its tests run under it.
+sanitize: $(STAMP)
+	$(BIN)/python -c "import setuptools" 2>/dev/null || $(BIN)/pip install --quiet setuptools
+	rm -rf build/sanitize
+	ANNSWEEP_SANITIZE=1 $(BIN)/python setup.py --quiet build_ext --build-lib build/sanitize --build-temp build/sanitize/obj
+	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" \
+	$(BIN)/python -c "import glob, importlib.util as u, sys; \
+	so = glob.glob('build/sanitize/algorithms/_blocked*.so')[0]; \
+	spec = u.spec_from_file_location('algorithms._blocked', so); m = u.module_from_spec(spec); \
+	sys.modules[spec.name] = m; spec.loader.exec_module(m); assert m.SANITIZED == 1, so; \
+	import pytest; sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'tests/test_blocked.py']))"
 
 datasets: $(STAMP)
 	$(BIN)/annsweep datasets list

@@ -96,9 +96,9 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
     if args.action == "list":
         for spec, present in datasets.registry_status():
-            mark = "prepared" if present else "-"
+            mark = "prepared" if present else "no source" if datasets.sources_missing(spec) else "-"
             print(f"{spec.name:24s} {spec.kind:7s} {spec.distance:10s} {mark:9s} {spec.description}")
-        print(f"\ndata dir: {datasets.data_dir()}")
+        print(f"\ndata dir: {datasets.data_dir()}\nsource dir: {datasets.source_dir()}")
         return 0
     for name in args.name:
         path = datasets.prepare(name, force=args.force)

@@ -1,5 +1,6 @@
 """The runner against fixture adapters that crash, hang, lie and spawn threads."""
 
+import json
 import os
 import signal
 import subprocess
@@ -73,13 +74,15 @@ def test_failures_are_recorded_and_the_sweep_goes_on(tmp_path, small_dense):
 def test_extra_threads_are_caught(tmp_path, small_dense):
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("needs two cores to show a CPU/wall ratio above 1")
+    if max(psutil.cpu_percent(interval=1.0, percpu=True)) > 50:
+        pytest.skip("another process keeps a core busy: an escaped adapter cannot show parallel CPU time")
     opts = options(tmp_path, runs=1, modes=("batch",))
     runner.run_sweep(["escape-threads", "busy-threads", "brute"], str(small_dense), opts)
     frame = results.load(tmp_path / "results").set_index("algorithm")
     escaped = frame.loc["escape-threads"]
     assert escaped["cpu_ratio"] > 1.05, escaped["cpu_ratio"]
     assert not escaped["single_thread_ok"]
-    assert len(escaped["affinity"]) > 1  # and it left its core
+    assert len(json.loads(escaped["affinity"])) > 1  # and it left its core
     busy = frame.loc["busy-threads"]
     assert busy["cpu_ratio"] <= 1.05  # pinned: the threads share one core...
     assert busy["other_threads_cpu_s"] > 0.1  # ...but the proof sees their CPU time

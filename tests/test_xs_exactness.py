@@ -18,7 +18,14 @@ MOST_EXACT = {
     "hnswlib": ({"M": 16, "ef_construction": 200}, {"ef": 1_000}),
     "faiss-ivf": ({"nlist": 64}, {"nprobe": 64}),
     "faiss-hnsw": ({"M": 16, "efConstruction": 200}, {"efSearch": 1_000}),
+    "blocked": ({"pruning": "fixed", "n_postings": 10_000, "centroid_fraction": 0.05, "max_block_size": 16},
+                {"query_cut": 1_000, "heap_factor": 0.0}),
 }
+# Seismic keeps document weights as float16: exhaustive, it is exact over the rounded weights
+# (tests/test_seismic.py checks that against brute force), so float16 near-ties at rank k can
+# swap against the float32 ground truth (measured on random-xs-sparse: 1 query of 1,000 at 0.9).
+MOST_EXACT["seismic"] = ({"n_postings": 20_000}, {"query_cut": 1_000, "heap_factor": 0.0})
+FLOAT16_WEIGHTS = {"seismic"}
 XS = ("random-xs-dense", "random-xs-sparse")
 
 
@@ -49,4 +56,7 @@ def test_most_exact_setting_is_exact(name, dataset_name, xs_datasets):
     for ids in (batch, single):
         assert ids.shape == (test.shape[0], K)
         recall = knn_recall(distances_of(dataset.train, test, ids, dataset.distance), dataset.distances, K)
+        if name in FLOAT16_WEIGHTS:
+            assert recall.mean() >= 0.999 and recall.min() >= 0.9, f"{name} on {dataset_name}: {recall.mean()}"
+            continue
         assert recall.min() == 1.0, f"{name} on {dataset_name}: {np.sum(recall < 1)} queries below recall 1"

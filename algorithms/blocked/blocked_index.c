@@ -1,0 +1,2204 @@
+/*
+ * blocked_index.c — blocked inverted index for learned sparse retrieval (see blocked_index.h).
+ *
+ * Pure C11; no Python.  Build, save/load and search of the Seismic design (Bruch, Nardini, Rulli,
+ * Venturini, SIGIR 2024).  Overview of the structures:
+ *
+ *   forward index      fwd_offsets[n_docs + 1], fwd_terms[nnz] (uint16), fwd_f32/fwd_f16[nnz]:
+ *                      document d is the row [fwd_offsets[d], fwd_offsets[d + 1]).  The arrays carry
+ *                      BI_PAD zeroed elements past the end so the SIMD kernel may read whole vectors.
+ *   posting list t     blocks [list_blocks[t], list_blocks[t + 1]) (global block numbers);
+ *   block b            documents docs[block_docs[b] .. block_docs[b + 1]) (ascending ids), stored
+ *                      contiguously, and the dequantization of its summary (block_min, block_step);
+ *   summaries of t     stored *inverted* per posting list, as the reference does: the distinct summary
+ *                      terms of list t are sterm[list_sterms[t] .. list_sterms[t + 1]) (increasing);
+ *                      summary term j owns the entries [sterm_entries[j], sterm_entries[j + 1]), each
+ *                      a (block number within the list, 8-bit code) pair, blocks increasing.  Scoring
+ *                      all summaries of a list against a query then touches only the entries of the
+ *                      query's terms (a few percent of the entries), instead of every summary entry.
+ *
+ * Query (bi_search):
+ *   1. scatter the query into the dense array q[dim] (cleared again at the end);
+ *   2. take the query_cut largest query weights (ties: smaller term first);
+ *   3. for each of their posting lists, score every block summary against the whole query:
+ *      score(b) = sum over query terms u in the summary of q[u] * (min_b + step_b * code_b(u)),
+ *      accumulated in increasing term order (float32, no contraction: -std=c11 implies
+ *      -ffp-contract=off), and add the (score, block) pairs to one candidate set for the query;
+ *   4. visit the candidate blocks in decreasing summary score over *all* the lists (ties: earlier
+ *      list of step 2, then earlier block), with the reference's heap_factor rule: once the top-k
+ *      heap holds k documents, a block whose summary score is below heap_factor * (k-th best
+ *      score) is skipped (pyseismic-lsr: `if heap.len() == k && dot < heap_factor * heap.peek()
+ *      { continue }`).  Because the order is decreasing and the k-th best score only grows, the
+ *      first skipped block ends the query.  heap_factor = 0 visits every block;
+ *   5. in a visited block, every document not yet scored in this query (visited[d] != epoch) is
+ *      scored exactly against the full query through the forward index (gather from q) and
+ *      offered to the top-k min-heap (ties: smaller id wins);
+ *   6. output sorted by score, descending (ties: smaller id first).
+ */
+#include "blocked_index.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define BI_X86 1
+#include <immintrin.h>
+#else
+#define BI_X86 0
+#endif
+
+#define BI_PAD 16 /* zeroed elements past the end of the forward arrays (whole-vector reads) */
+#define BI_AHEAD 4        /* candidate blocks popped ahead of their visit (prefetch pipeline) */
+#define BI_SAMPLE 32      /* summary terms per sample (one 64-byte line of uint16) */
+#define BI_AHEAD_DOCS 16  /* at most this many rows of the next block are prefetched */
+#define F16_MAX 65504.0f
+
+/* ============================================================================================ */
+/* Small utilities                                                                              */
+/* ============================================================================================ */
+
+static int set_err(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+#define ENOMEM_RET(err, errlen) set_err(err, errlen, BI_ENOMEM, "out of memory")
+
+/* malloc of n * size bytes with overflow check; never returns a valid pointer for a failed size. */
+static void *xmalloc(size_t n, size_t size)
+{
+    if (size && n > SIZE_MAX / size) return NULL;
+    size_t bytes = n * size;
+    return malloc(bytes ? bytes : 1);
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+    if (size && n > SIZE_MAX / size) return NULL;
+    return calloc(n ? n : 1, size ? size : 1);
+}
+
+/* Grows *p to hold at least `need` elements (doubling); returns 0 on failure. */
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) return 1;
+    size_t c = *cap ? *cap : 64;
+    while (c < need) {
+        if (c > SIZE_MAX / 2) return 0;
+        c *= 2;
+    }
+    if (c > SIZE_MAX / size) return 0;
+    void *q = realloc(*p, c * size);
+    if (!q) return 0;
+    *p = q;
+    *cap = c;
+    return 1;
+}
+
+/* splitmix64: the build's only source of randomness, seeded per posting list. */
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform integer in [0, n) (n > 0); the modulo bias is below 2^-32 for the sizes used here. */
+static uint64_t rand_below(uint64_t *state, uint64_t n)
+{
+    return splitmix64(state) % n;
+}
+
+/* IEEE half <-> float.  float -> half rounds to nearest even (F. Giesen's float_to_half_fast3_rtne);
+ * half -> float is exact for every finite half (normal and subnormal). */
+static uint16_t f32_to_f16(float fv)
+{
+    const uint32_t f32infty = 255u << 23;
+    const uint32_t f16max = (127u + 16u) << 23;
+    const uint32_t denorm_magic_u = ((127u - 15u) + (23u - 10u) + 1u) << 23;
+    uint32_t f;
+    memcpy(&f, &fv, 4);
+    uint32_t sign = f & 0x80000000u;
+    f ^= sign;
+    uint16_t o;
+    if (f >= f16max) {
+        o = (uint16_t)((f > f32infty) ? 0x7e00u : 0x7c00u);
+    } else if (f < (113u << 23)) {
+        float denorm_magic, ff;
+        memcpy(&denorm_magic, &denorm_magic_u, 4);
+        memcpy(&ff, &f, 4);
+        ff += denorm_magic;
+        memcpy(&f, &ff, 4);
+        o = (uint16_t)(f - denorm_magic_u);
+    } else {
+        uint32_t mant_odd = (f >> 13) & 1u;
+        f += 0xC8000FFFu; /* ((15 - 127) << 23) + 0xfff, modulo 2^32 */
+        f += mant_odd;
+        o = (uint16_t)(f >> 13);
+    }
+    return (uint16_t)(o | (sign >> 16));
+}
+
+static inline float f16_to_f32(uint16_t h)
+{
+    /* Shift the magnitude into a float's exponent/mantissa place and rescale by 2^112: exact for
+     * normal and subnormal halves (inf/NaN never occur: weights are checked finite). */
+    uint32_t o = ((uint32_t)h & 0x7fffu) << 13;
+    float f;
+    memcpy(&f, &o, 4);
+    f *= 0x1p112f;
+    memcpy(&o, &f, 4);
+    o |= ((uint32_t)h & 0x8000u) << 16;
+    memcpy(&f, &o, 4);
+    return f;
+}
+
+/* ============================================================================================ */
+/* The index                                                                                    */
+/* ============================================================================================ */
+
+struct bi_index {
+    int64_t n_docs, dim, nnz;
+    bi_build_params params;
+    /* forward index */
+    int64_t *fwd_offsets; /* n_docs + 1 */
+    uint16_t *fwd_terms;  /* nnz + BI_PAD */
+    float *fwd_f32;       /* nnz + BI_PAD, or NULL */
+    uint16_t *fwd_f16;    /* nnz + BI_PAD, or NULL */
+    /* posting lists, blocks, postings */
+    int64_t n_blocks, n_postings, max_blocks_per_list;
+    int64_t *list_blocks; /* dim + 1 */
+    int64_t *block_docs;  /* n_blocks + 1 */
+    uint32_t *docs;       /* n_postings */
+    float *block_min;     /* n_blocks */
+    float *block_step;    /* n_blocks */
+    /* summaries, inverted per posting list */
+    int64_t n_sterms, n_sentries;
+    int64_t *list_sterms;   /* dim + 1 */
+    uint16_t *sterm;        /* n_sterms */
+    int64_t *sterm_entries; /* n_sterms + 1 */
+    uint16_t *sentry_block; /* n_sentries */
+    uint8_t *sentry_code;   /* n_sentries */
+    /* derived (not saved): every BI_SAMPLE-th summary term of each list, so that finding a query
+     * term among a list's summary terms reads one cache line of sterm instead of ~log2(len) */
+    int64_t *list_samples;  /* dim + 1 */
+    uint16_t *ssample;
+};
+
+void bi_build_params_default(bi_build_params *p)
+{
+    p->n_postings = 3500;
+    p->max_fraction = 1.5;
+    p->centroid_fraction = 0.1;
+    p->summary_energy = 0.4;
+    p->min_cluster_size = 2;
+    p->doc_cut = 15;
+    p->seed = 1142;
+    p->pruning = BI_PRUNE_GLOBAL;
+    p->value_type = BI_VALUES_F32;
+    p->max_block_size = 0;
+}
+
+void bi_free(bi_index *idx)
+{
+    if (!idx) return;
+    free(idx->fwd_offsets);
+    free(idx->fwd_terms);
+    free(idx->fwd_f32);
+    free(idx->fwd_f16);
+    free(idx->list_blocks);
+    free(idx->block_docs);
+    free(idx->docs);
+    free(idx->block_min);
+    free(idx->block_step);
+    free(idx->list_sterms);
+    free(idx->sterm);
+    free(idx->sterm_entries);
+    free(idx->sentry_block);
+    free(idx->sentry_code);
+    free(idx->list_samples);
+    free(idx->ssample);
+    free(idx);
+}
+
+/* ============================================================================================ */
+/* Checks                                                                                       */
+/* ============================================================================================ */
+
+int bi_check_csr(const bi_csr *m, const char *what, char *err, size_t errlen)
+{
+    if (m->n_rows < 0) return set_err(err, errlen, BI_EINVAL, "%s: negative number of rows", what);
+    if (m->dim < 1 || m->dim > BI_MAX_DIM)
+        return set_err(err, errlen, BI_EINVAL, "%s: dimension %lld is outside [1, %d]", what, (long long)m->dim,
+                       BI_MAX_DIM);
+    if (m->indptr[0] != 0)
+        return set_err(err, errlen, BI_EINVAL, "%s: indptr[0] is %lld, expected 0", what, (long long)m->indptr[0]);
+    /* indptr first (its last entry is the length of indices/data, the caller's contract), so that
+     * no row is read out of bounds */
+    for (int64_t i = 0; i < m->n_rows; i++) {
+        if (m->indptr[i + 1] < m->indptr[i])
+            return set_err(err, errlen, BI_EINVAL, "%s: indptr decreases at row %lld (%lld > %lld)", what,
+                           (long long)i, (long long)m->indptr[i], (long long)m->indptr[i + 1]);
+    }
+    for (int64_t i = 0; i < m->n_rows; i++) {
+        int64_t a = m->indptr[i], b = m->indptr[i + 1];
+        int32_t prev = -1;
+        for (int64_t j = a; j < b; j++) {
+            int32_t t = m->indices[j];
+            if (t < 0 || (int64_t)t >= m->dim)
+                return set_err(err, errlen, BI_EINVAL, "%s: row %lld has term id %ld outside [0, %lld)", what,
+                               (long long)i, (long)t, (long long)m->dim);
+            if (t <= prev)
+                return set_err(err, errlen, BI_EINVAL,
+                               "%s: row %lld has %s term ids (%ld after %ld); term ids must be strictly increasing",
+                               what, (long long)i, t == prev ? "duplicate" : "unsorted", (long)t, (long)prev);
+            prev = t;
+            if (!isfinite(m->data[j]))
+                return set_err(err, errlen, BI_EINVAL, "%s: row %lld has a non-finite weight (%g) for term %ld",
+                               what, (long long)i, (double)m->data[j], (long)t);
+        }
+    }
+    return BI_OK;
+}
+
+int bi_check_build_params(const bi_build_params *p, char *err, size_t errlen)
+{
+    if (p->n_postings < 1)
+        return set_err(err, errlen, BI_EINVAL, "n_postings must be >= 1, got %lld", (long long)p->n_postings);
+    if (p->pruning != BI_PRUNE_GLOBAL && p->pruning != BI_PRUNE_FIXED)
+        return set_err(err, errlen, BI_EINVAL, "unknown pruning strategy %d", p->pruning);
+    if (p->pruning == BI_PRUNE_GLOBAL &&
+        (!isfinite(p->max_fraction) || p->max_fraction <= 0 || p->max_fraction * (double)p->n_postings < 1.0))
+        return set_err(err, errlen, BI_EINVAL,
+                       "max_fraction must be finite and max_fraction * n_postings >= 1, got %g", p->max_fraction);
+    if (!isfinite(p->centroid_fraction) || p->centroid_fraction <= 0 || p->centroid_fraction > 1)
+        return set_err(err, errlen, BI_EINVAL, "centroid_fraction must be in (0, 1], got %g", p->centroid_fraction);
+    if (!isfinite(p->summary_energy) || p->summary_energy <= 0 || p->summary_energy > 1)
+        return set_err(err, errlen, BI_EINVAL, "summary_energy must be in (0, 1], got %g", p->summary_energy);
+    if (p->min_cluster_size < 0)
+        return set_err(err, errlen, BI_EINVAL, "min_cluster_size must be >= 0, got %lld",
+                       (long long)p->min_cluster_size);
+    if (p->doc_cut < 0)
+        return set_err(err, errlen, BI_EINVAL, "doc_cut must be >= 0 (0 = every entry), got %lld",
+                       (long long)p->doc_cut);
+    if (p->max_block_size < 0)
+        return set_err(err, errlen, BI_EINVAL, "max_block_size must be >= 0 (0 = no limit), got %lld",
+                       (long long)p->max_block_size);
+    if (p->value_type != BI_VALUES_F32 && p->value_type != BI_VALUES_F16)
+        return set_err(err, errlen, BI_EINVAL, "unknown value type %d", p->value_type);
+    return BI_OK;
+}
+
+int bi_check_query_params(const bi_query_params *qp, char *err, size_t errlen)
+{
+    if (qp->k < 1) return set_err(err, errlen, BI_EINVAL, "k must be >= 1, got %lld", (long long)qp->k);
+    if (qp->k > INT32_MAX) return set_err(err, errlen, BI_EINVAL, "k is too large (%lld)", (long long)qp->k);
+    if (qp->query_cut < 1)
+        return set_err(err, errlen, BI_EINVAL, "query_cut must be >= 1, got %lld", (long long)qp->query_cut);
+    if (!isfinite(qp->heap_factor) || qp->heap_factor < 0)
+        return set_err(err, errlen, BI_EINVAL, "heap_factor must be finite and >= 0, got %g",
+                       (double)qp->heap_factor);
+    return BI_OK;
+}
+
+/* ============================================================================================ */
+/* Build: static pruning                                                                        */
+/* ============================================================================================ */
+
+typedef struct {
+    float value;
+    uint32_t doc;
+} posting_t;
+
+/* Orders postings by weight, largest first; ties by document id. */
+static int cmp_posting_value_desc(const void *a, const void *b)
+{
+    const posting_t *x = a, *y = b;
+    if (x->value > y->value) return -1;
+    if (x->value < y->value) return 1;
+    return (x->doc > y->doc) - (x->doc < y->doc);
+}
+
+static int cmp_posting_doc(const void *a, const void *b)
+{
+    const posting_t *x = a, *y = b;
+    return (x->doc > y->doc) - (x->doc < y->doc);
+}
+
+/* The k-th largest of a[0..n) (1 <= k <= n); reorders a.  Quickselect, 3-way partition. */
+static float kth_largest(float *a, size_t n, size_t k, uint64_t *rng)
+{
+    size_t lo = 0, hi = n, want = k - 1;
+    while (hi - lo > 1) {
+        float pivot = a[lo + rand_below(rng, hi - lo)];
+        size_t lt = lo, i = lo, gt = hi; /* [lo,lt) > pivot, [lt,gt) == pivot, [gt,hi) < pivot */
+        while (i < gt) {
+            float v = a[i];
+            if (v > pivot) {
+                a[i] = a[lt];
+                a[lt] = v;
+                lt++;
+                i++;
+            } else if (v < pivot) {
+                gt--;
+                a[i] = a[gt];
+                a[gt] = v;
+            } else {
+                i++;
+            }
+        }
+        if (want < lt) hi = lt;
+        else if (want >= gt) lo = gt;
+        else return pivot;
+    }
+    return a[lo];
+}
+
+/* Static pruning.  `post` holds every posting grouped by term (term t in [start[t], start[t+1]),
+ * documents ascending); on return, list t keeps len[t] postings at post[start[t] ..], sorted by
+ * document id. */
+static int prune_lists(const bi_build_params *p, int64_t dim, int64_t nnz, posting_t *post, const int64_t *start,
+                       int64_t *len, char *err, size_t errlen)
+{
+    uint64_t rng = p->seed ^ 0x5bd1e995ull;
+    int64_t cap;
+    if (p->pruning == BI_PRUNE_FIXED) {
+        cap = p->n_postings;
+    } else {
+        /* Global threshold: keep the n_postings * (number of non-empty lists) largest entries overall
+         * (ties at the threshold: lists in term order, documents ascending), then at most
+         * floor(max_fraction * n_postings) per list (the largest). */
+        double c = floor(p->max_fraction * (double)p->n_postings);
+        cap = c >= (double)INT64_MAX ? INT64_MAX : (int64_t)c;
+        int64_t nonempty = 0;
+        for (int64_t t = 0; t < dim; t++) nonempty += start[t + 1] > start[t];
+        int64_t budget = (nonempty && p->n_postings > INT64_MAX / nonempty) ? INT64_MAX : p->n_postings * nonempty;
+        if (budget < nnz) {
+            float *vals = xmalloc((size_t)nnz, sizeof(float));
+            if (!vals) return ENOMEM_RET(err, errlen);
+            for (int64_t i = 0; i < nnz; i++) vals[i] = post[i].value;
+            float thr = kth_largest(vals, (size_t)nnz, (size_t)budget, &rng);
+            free(vals);
+            int64_t above = 0;
+            for (int64_t i = 0; i < nnz; i++) above += post[i].value > thr;
+            int64_t ties = budget - above;
+            for (int64_t t = 0; t < dim; t++) {
+                int64_t w = start[t];
+                for (int64_t i = start[t]; i < start[t + 1]; i++) {
+                    float v = post[i].value;
+                    if (v > thr || (v == thr && ties > 0)) {
+                        if (v == thr) ties--;
+                        post[w++] = post[i];
+                    }
+                }
+                len[t] = w - start[t];
+            }
+            goto apply_cap;
+        }
+    }
+    for (int64_t t = 0; t < dim; t++) len[t] = start[t + 1] - start[t];
+apply_cap:
+    for (int64_t t = 0; t < dim; t++) {
+        if (len[t] > cap) {
+            qsort(post + start[t], (size_t)len[t], sizeof(posting_t), cmp_posting_value_desc);
+            len[t] = cap;
+            qsort(post + start[t], (size_t)len[t], sizeof(posting_t), cmp_posting_doc);
+        }
+    }
+    return BI_OK;
+}
+
+/* ============================================================================================ */
+/* Build: blocking (one-pass random k-means) and summaries                                      */
+/* ============================================================================================ */
+
+struct sv { /* one entry of a block's coordinate-wise maximum */
+    float v;
+    int32_t t;
+};
+
+struct se { /* one summary entry of a posting list: term, block within the list, 8-bit code */
+    int32_t t;
+    uint16_t b;
+    uint8_t c;
+};
+
+/* Scratch shared by every posting list of one build (allocated once). */
+typedef struct {
+    int64_t dim;
+    /* the documents, as given (float weights; clustering and summaries use these) */
+    const int64_t *indptr;
+    const int32_t *indices;
+    const float *data;
+    /* each document's doc_cut largest entries, as a CSR (clustering scores documents with them) */
+    int64_t *cut_ptr;
+    int32_t *cut_terms;
+    float *cut_vals;
+    /* term -> slot map (-1 = absent), reset after use */
+    int32_t *slot;
+    int32_t *touched;
+    int64_t n_touched;
+    /* centroid inverted index of one list */
+    int64_t *ci_start;
+    uint32_t *ci_centroid;
+    float *ci_weight;
+    size_t ci_cap;
+    /* clustering of one list */
+    uint32_t *pos;      /* permutation for centroid sampling */
+    uint32_t *assign;   /* cluster of each posting */
+    int64_t *csize;     /* cluster sizes */
+    uint8_t *allowed;   /* cluster may receive documents */
+    float *score;       /* per-centroid scores of one document */
+    int64_t *cfirst;    /* counting-sort offsets */
+    uint32_t *cluster_block;
+    uint32_t *ordered;  /* postings reordered by block */
+    uint32_t *tmp_docs; /* counting-sort buffer */
+    int64_t *bounds1;   /* first-level cluster boundaries */
+    size_t list_cap;    /* capacity of the per-posting and per-centroid arrays */
+    /* summary of one block */
+    float *smax;        /* dim */
+    uint32_t *sepoch;   /* dim */
+    uint32_t epoch;
+    struct sv *sv;
+    size_t sv_cap;
+    /* summary entries of one list: (term, block, code) */
+    struct se *se;
+    size_t se_cap;
+    int32_t *sterms_tmp;
+    size_t sterms_tmp_cap;
+} build_ctx;
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Output of the build, grown list by list. */
+typedef struct {
+    int64_t *block_docs;
+    size_t block_docs_cap;
+    float *bmin, *bstep;
+    size_t bcap;
+    int64_t n_blocks;
+    uint16_t *sterm;
+    int64_t *sterm_entries;
+    size_t sterm_cap;
+    int64_t n_sterms;
+    uint16_t *sentry_block;
+    uint8_t *sentry_code;
+    size_t sentry_cap;
+    int64_t n_sentries;
+} build_out;
+
+static int cmp_sv_term(const void *a, const void *b)
+{
+    int32_t x = ((const struct sv *)a)->t, y = ((const struct sv *)b)->t;
+    return (x > y) - (x < y);
+}
+
+/* Selects the largest entries of sv[0..n) holding `energy` of their total mass, as the reference's
+ * energy-preserving summary (entries by decreasing weight, take while the running sum is below
+ * energy * total, including the entry that reaches it).  Moves them to sv[0..result).  Ties at
+ * the threshold: smaller term first.  Expected linear time (quickselect on partial sums). */
+static size_t energy_select(struct sv *sv, size_t n, double energy, uint64_t *rng)
+{
+    double total = 0;
+    for (size_t i = 0; i < n; i++) total += fabs((double)sv[i].v);
+    if (energy >= 1.0 || n <= 1) return n;
+    double need = energy * total; /* mass still to take */
+    size_t lo = 0, hi = n;        /* sv[0..lo) taken; candidates sv[lo..hi) */
+    while (hi > lo) {
+        float pivot = sv[lo + rand_below(rng, hi - lo)].v;
+        size_t lt = lo, i = lo, gt = hi;
+        while (i < gt) {
+            struct sv x = sv[i];
+            if (x.v > pivot) {
+                sv[i] = sv[lt];
+                sv[lt] = x;
+                lt++;
+                i++;
+            } else if (x.v < pivot) {
+                gt--;
+                sv[i] = sv[gt];
+                sv[gt] = x;
+            } else {
+                i++;
+            }
+        }
+        double above = 0;
+        for (size_t j = lo; j < lt; j++) above += fabs((double)sv[j].v);
+        if (above >= need && lt > lo) {
+            /* the answer lies among the larger ones (taking all of them would overshoot or hit) */
+            hi = lt;
+            continue;
+        }
+        /* take every larger entry, then equal ones (smaller term first) until the mass is reached */
+        need -= above;
+        size_t eq_n = gt - lt;
+        /* sort the equal run by term (usually tiny) */
+        if (eq_n > 1) qsort(sv + lt, eq_n, sizeof(struct sv), cmp_sv_term);
+        size_t take = 0;
+        while (take < eq_n) {
+            need -= fabs((double)sv[lt + take].v);
+            take++;
+            if (need <= 0) break;
+        }
+        if (need <= 0 || take < eq_n) return lt + take;
+        lo = gt;
+        if (lo >= hi) return lo;
+    }
+    return lo;
+}
+
+/* One-pass random k-means of docs[0..n) (ascending ids) into at most nc clusters: nc distinct
+ * documents drawn at random are the centroids; every document goes to the centroid of largest
+ * inner product between the document's doc_cut largest entries and the centroid's full vector
+ * (ties: first centroid); clusters with fewer than min_cluster_size documents are dissolved and
+ * their documents go to their best remaining cluster.  Reorders docs by cluster (centroid order,
+ * ids ascending within a cluster), writes the cluster boundaries to bounds[0..ng] and returns the
+ * number ng of non-empty clusters. */
+static int64_t kmeans(build_ctx *cx, const bi_build_params *p, uint32_t *docs, int64_t n, int64_t nc, uint64_t *rng,
+                      int64_t *bounds)
+{
+    /* 1. centroids: partial Fisher-Yates shuffle of the positions */
+    for (int64_t i = 0; i < n; i++) cx->pos[i] = (uint32_t)i;
+    for (int64_t i = 0; i < nc; i++) {
+        int64_t j = i + (int64_t)rand_below(rng, (uint64_t)(n - i));
+        uint32_t tmp = cx->pos[i];
+        cx->pos[i] = cx->pos[j];
+        cx->pos[j] = tmp;
+    }
+    /* 2. inverted index of the centroids' full vectors: term -> (centroid, weight) */
+    cx->n_touched = 0;
+    int64_t total = 0;
+    for (int64_t c = 0; c < nc; c++) {
+        uint32_t d = docs[cx->pos[c]];
+        for (int64_t j = cx->indptr[d]; j < cx->indptr[d + 1]; j++) {
+            int32_t u = cx->indices[j];
+            if (cx->slot[u] < 0) {
+                cx->slot[u] = (int32_t)cx->n_touched;
+                cx->touched[cx->n_touched] = u;
+                cx->ci_start[cx->n_touched] = 0;
+                cx->n_touched++;
+            }
+            cx->ci_start[cx->slot[u]]++;
+            total++;
+        }
+    }
+    /* ci arrays hold at most every entry of the list's documents: sized by the caller */
+    int64_t acc = 0;
+    for (int64_t s = 0; s < cx->n_touched; s++) {
+        int64_t c = cx->ci_start[s];
+        cx->ci_start[s] = acc;
+        acc += c;
+    }
+    cx->ci_start[cx->n_touched] = acc;
+    for (int64_t c = 0; c < nc; c++) {
+        uint32_t d = docs[cx->pos[c]];
+        for (int64_t j = cx->indptr[d]; j < cx->indptr[d + 1]; j++) {
+            int64_t at = cx->ci_start[cx->slot[cx->indices[j]]]++;
+            cx->ci_centroid[at] = (uint32_t)c;
+            cx->ci_weight[at] = cx->data[j];
+        }
+    }
+    for (int64_t s = cx->n_touched; s > 0; s--) cx->ci_start[s] = cx->ci_start[s - 1];
+    cx->ci_start[0] = 0;
+    (void)total;
+
+    /* 3. assignment, then the merge of too small clusters */
+    for (int64_t c = 0; c < nc; c++) {
+        cx->allowed[c] = 1;
+        cx->csize[c] = 0;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        for (int64_t i = 0; i < n; i++) {
+            if (pass == 1 && cx->allowed[cx->assign[i]]) continue;
+            uint32_t d = docs[i];
+            memset(cx->score, 0, (size_t)nc * sizeof(float));
+            for (int64_t j = cx->cut_ptr[d]; j < cx->cut_ptr[d + 1]; j++) {
+                int32_t sl = cx->slot[cx->cut_terms[j]];
+                if (sl < 0) continue;
+                float w = cx->cut_vals[j];
+                for (int64_t e = cx->ci_start[sl]; e < cx->ci_start[sl + 1]; e++)
+                    cx->score[cx->ci_centroid[e]] += w * cx->ci_weight[e];
+            }
+            int64_t best = -1;
+            float bs = 0;
+            for (int64_t c = 0; c < nc; c++) {
+                if (cx->allowed[c] && (best < 0 || cx->score[c] > bs)) {
+                    best = c;
+                    bs = cx->score[c];
+                }
+            }
+            if (pass == 1) cx->csize[cx->assign[i]]--;
+            cx->assign[i] = (uint32_t)best;
+            cx->csize[best]++;
+        }
+        if (pass == 0) {
+            int64_t kept = 0;
+            for (int64_t c = 0; c < nc; c++) {
+                cx->allowed[c] = cx->csize[c] > 0 && cx->csize[c] >= p->min_cluster_size;
+                kept += cx->allowed[c];
+            }
+            if (kept == 0) { /* every cluster is too small: one cluster */
+                for (int64_t i = 0; i < n; i++) cx->assign[i] = 0;
+                for (int64_t c = 0; c < nc; c++) cx->csize[c] = 0;
+                cx->csize[0] = n;
+                break;
+            }
+            if (kept == nc) break;
+        }
+    }
+    for (int64_t s = 0; s < cx->n_touched; s++) cx->slot[cx->touched[s]] = -1;
+    cx->n_touched = 0;
+
+    /* 4. group the documents by cluster (stable counting sort) */
+    int64_t ng = 0;
+    for (int64_t c = 0; c < nc; c++)
+        if (cx->csize[c] > 0) cx->cluster_block[c] = (uint32_t)ng++;
+    for (int64_t g = 0; g <= ng; g++) bounds[g] = 0;
+    for (int64_t i = 0; i < n; i++) {
+        cx->assign[i] = cx->cluster_block[cx->assign[i]];
+        bounds[cx->assign[i] + 1]++;
+    }
+    for (int64_t g = 0; g < ng; g++) bounds[g + 1] += bounds[g];
+    for (int64_t i = 0; i < n; i++) cx->tmp_docs[bounds[cx->assign[i]]++] = docs[i];
+    for (int64_t g = ng; g > 0; g--) bounds[g] = bounds[g - 1];
+    bounds[0] = 0;
+    memcpy(docs, cx->tmp_docs, (size_t)n * sizeof(uint32_t));
+    return ng;
+}
+
+/* Splits the block docs[0..n) into blocks of at most max_block_size documents, by k-means into
+ * ceil(2 n / max_block_size) clusters, recursively (a split that makes no progress, e.g. on
+ * identical documents, falls back to equal consecutive chunks).  Appends the end offsets of the
+ * resulting blocks (relative to `base`) to out[*n_out ...]. */
+static int split_block(build_ctx *cx, const bi_build_params *p, uint32_t *docs, int64_t n, int64_t base,
+                       uint64_t *rng, int64_t *out, int64_t *n_out)
+{
+    int64_t m = p->max_block_size;
+    if (m <= 0 || n <= m) {
+        out[(*n_out)++] = base + n;
+        return BI_OK;
+    }
+    int64_t nc = (2 * n + m - 1) / m;
+    if (nc > n) nc = n;
+    int64_t *bounds = xmalloc((size_t)nc + 1, sizeof(int64_t));
+    if (!bounds) return BI_ENOMEM;
+    int64_t ng = kmeans(cx, p, docs, n, nc, rng, bounds);
+    int rc = BI_OK;
+    if (ng <= 1) {
+        int64_t nch = (n + m - 1) / m;
+        for (int64_t c = 1; c <= nch; c++) out[(*n_out)++] = base + (n * c) / nch;
+    } else {
+        for (int64_t g = 0; g < ng && rc == BI_OK; g++)
+            rc = split_block(cx, p, docs + bounds[g], bounds[g + 1] - bounds[g], base + bounds[g], rng, out, n_out);
+    }
+    free(bounds);
+    return rc;
+}
+
+/* Clusters one pruned posting list (postings p[0..L), ascending documents) into blocks, writes
+ * the blocks' postings (reordered) to `docs_out`, and appends blocks and summaries to `out`. */
+static int build_list(build_ctx *cx, const bi_build_params *p, int64_t term, const posting_t *p_list, int64_t L,
+                      uint32_t *docs_out, int64_t docs_base, build_out *out, int64_t *max_blocks, char *err,
+                      size_t errlen)
+{
+    /* a per-list random stream, independent of the order in which lists are built */
+    uint64_t rng = p->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(term + 1));
+    (void)splitmix64(&rng);
+    int64_t nc = (int64_t)floor(p->centroid_fraction * (double)L);
+    if (nc < 1) nc = 1;
+    if (nc > L) nc = L;
+    if (nc > BI_MAX_BLOCKS_PER_LIST) nc = BI_MAX_BLOCKS_PER_LIST;
+
+    int64_t entries = 0;
+    for (int64_t i = 0; i < L; i++) {
+        uint32_t d = p_list[i].doc;
+        cx->ordered[i] = d;
+        entries += cx->indptr[d + 1] - cx->indptr[d];
+    }
+    /* the centroid inverted index holds at most every entry of the list's documents */
+    size_t cap = cx->ci_cap;
+    if (!grow((void **)&cx->ci_centroid, &cx->ci_cap, (size_t)entries + 1, sizeof(uint32_t)))
+        return ENOMEM_RET(err, errlen);
+    if (cap != cx->ci_cap) {
+        float *w = realloc(cx->ci_weight, cx->ci_cap * sizeof(float));
+        if (!w) return ENOMEM_RET(err, errlen);
+        cx->ci_weight = w;
+    }
+    /* 1. clusters of the list (one cluster when nc == 1) */
+    int64_t n1 = 1;
+    cx->bounds1[0] = 0;
+    cx->bounds1[1] = L;
+    if (nc > 1) n1 = kmeans(cx, p, cx->ordered, L, nc, &rng, cx->bounds1);
+    /* 2. clusters larger than max_block_size are split further */
+    int64_t n_blocks = 0;
+    cx->cfirst[0] = 0;
+    for (int64_t g = 0; g < n1; g++) {
+        int64_t a0 = cx->bounds1[g], a1 = cx->bounds1[g + 1];
+        if (split_block(cx, p, cx->ordered + a0, a1 - a0, a0, &rng, cx->cfirst + 1, &n_blocks) != BI_OK)
+            return ENOMEM_RET(err, errlen);
+    }
+    if (n_blocks > BI_MAX_BLOCKS_PER_LIST) {
+        /* too many blocks for 16-bit block numbers: merge neighbours pairwise until it fits */
+        while (n_blocks > BI_MAX_BLOCKS_PER_LIST) {
+            int64_t w = 0;
+            for (int64_t b = 1; b <= n_blocks; b += 2) cx->cfirst[++w] = cx->cfirst[b + 1 <= n_blocks ? b + 1 : b];
+            n_blocks = w;
+        }
+    }
+    if (n_blocks > *max_blocks) *max_blocks = n_blocks;
+
+    /* 5. store the blocks and their summaries */
+    if (!grow((void **)&out->block_docs, &out->block_docs_cap, (size_t)(out->n_blocks + n_blocks + 1),
+              sizeof(int64_t)))
+        return ENOMEM_RET(err, errlen);
+    size_t bcap = out->bcap;
+    if (!grow((void **)&out->bmin, &out->bcap, (size_t)(out->n_blocks + n_blocks), sizeof(float)))
+        return ENOMEM_RET(err, errlen);
+    if (out->bcap != bcap) {
+        float *s = realloc(out->bstep, out->bcap * sizeof(float));
+        if (!s) return ENOMEM_RET(err, errlen);
+        out->bstep = s;
+    }
+    size_t n_se = 0;
+    for (int64_t b = 0; b < n_blocks; b++) {
+        int64_t a0 = cx->cfirst[b], a1 = cx->cfirst[b + 1];
+        out->block_docs[out->n_blocks + b] = docs_base + a0;
+        memcpy(docs_out + a0, cx->ordered + a0, (size_t)(a1 - a0) * sizeof(uint32_t));
+        /* coordinate-wise maximum of the block's documents */
+        if (++cx->epoch == 0) {
+            memset(cx->sepoch, 0, (size_t)cx->dim * sizeof(uint32_t));
+            cx->epoch = 1;
+        }
+        size_t nsv = 0;
+        for (int64_t i = a0; i < a1; i++) {
+            uint32_t d = cx->ordered[i];
+            int64_t j0 = cx->indptr[d], j1 = cx->indptr[d + 1];
+            if (!grow((void **)&cx->sv, &cx->sv_cap, nsv + (size_t)(j1 - j0), sizeof(struct sv)))
+                return ENOMEM_RET(err, errlen);
+            for (int64_t j = j0; j < j1; j++) {
+                int32_t u = cx->indices[j];
+                float v = cx->data[j];
+                if (cx->sepoch[u] != cx->epoch) {
+                    cx->sepoch[u] = cx->epoch;
+                    cx->smax[u] = v;
+                    cx->sv[nsv].t = u;
+                    nsv++;
+                } else if (v > cx->smax[u]) {
+                    cx->smax[u] = v;
+                }
+            }
+        }
+        for (size_t i = 0; i < nsv; i++) cx->sv[i].v = cx->smax[cx->sv[i].t];
+        /* energy-preserving truncation, then 8-bit quantization: value = min + step * code */
+        size_t keep = nsv ? energy_select(cx->sv, nsv, p->summary_energy, &rng) : 0;
+        float mn = 0, mx = 0;
+        for (size_t i = 0; i < keep; i++) {
+            float v = cx->sv[i].v;
+            if (i == 0 || v < mn) mn = v;
+            if (i == 0 || v > mx) mx = v;
+        }
+        float step = (mx - mn) / 255.0f;
+        out->bmin[out->n_blocks + b] = mn;
+        out->bstep[out->n_blocks + b] = step;
+        if (!grow((void **)&cx->se, &cx->se_cap, n_se + keep, sizeof(struct se))) return ENOMEM_RET(err, errlen);
+        for (size_t i = 0; i < keep; i++) {
+            float code = step > 0 ? floorf((cx->sv[i].v - mn) / step + 0.5f) : 0.0f;
+            if (code < 0) code = 0;
+            if (code > 255) code = 255;
+            cx->se[n_se].t = cx->sv[i].t;
+            cx->se[n_se].b = (uint16_t)b;
+            cx->se[n_se].c = (uint8_t)code;
+            n_se++;
+        }
+    }
+    out->n_blocks += n_blocks;
+    out->block_docs[out->n_blocks] = docs_base + L;
+
+    /* 6. invert the summaries: distinct terms ascending, each with its (block, code) entries in block
+     *    order (a stable counting sort by term of the block-ordered entries) */
+    int64_t nt = 0;
+    if (!grow((void **)&cx->sterms_tmp, &cx->sterms_tmp_cap, n_se, sizeof(int32_t)))
+        return ENOMEM_RET(err, errlen);
+    for (size_t i = 0; i < n_se; i++) {
+        int32_t u = cx->se[i].t;
+        if (cx->slot[u] < 0) {
+            cx->slot[u] = 0;
+            cx->sterms_tmp[nt++] = u;
+        }
+    }
+    qsort(cx->sterms_tmp, (size_t)nt, sizeof(int32_t), cmp_i32);
+    if (!grow((void **)&out->sterm, &out->sterm_cap, (size_t)(out->n_sterms + nt), sizeof(uint16_t)))
+        return ENOMEM_RET(err, errlen);
+    {
+        int64_t *e = realloc(out->sterm_entries, (out->sterm_cap + 1) * sizeof(int64_t));
+        if (!e) return ENOMEM_RET(err, errlen);
+        out->sterm_entries = e;
+    }
+    /* counts per term */
+    for (int64_t s = 0; s < nt; s++) {
+        cx->slot[cx->sterms_tmp[s]] = (int32_t)s;
+        cx->ci_start[s] = 0; /* reuse as counters (ci_start has dim + 1 entries) */
+    }
+    for (size_t i = 0; i < n_se; i++) cx->ci_start[cx->slot[cx->se[i].t]]++;
+    int64_t acc = 0;
+    for (int64_t s = 0; s < nt; s++) {
+        int64_t c = cx->ci_start[s];
+        cx->ci_start[s] = acc;
+        out->sterm[out->n_sterms + s] = (uint16_t)cx->sterms_tmp[s];
+        out->sterm_entries[out->n_sterms + s] = out->n_sentries + acc;
+        acc += c;
+    }
+    out->n_sterms += nt;
+    out->sterm_entries[out->n_sterms] = out->n_sentries + acc;
+    size_t scap = out->sentry_cap;
+    if (!grow((void **)&out->sentry_block, &out->sentry_cap, (size_t)(out->n_sentries + acc), sizeof(uint16_t)))
+        return ENOMEM_RET(err, errlen);
+    if (scap != out->sentry_cap) {
+        uint8_t *c = realloc(out->sentry_code, out->sentry_cap);
+        if (!c) return ENOMEM_RET(err, errlen);
+        out->sentry_code = c;
+    }
+    for (size_t i = 0; i < n_se; i++) {
+        int64_t at = out->n_sentries + cx->ci_start[cx->slot[cx->se[i].t]]++;
+        out->sentry_block[at] = cx->se[i].b;
+        out->sentry_code[at] = cx->se[i].c;
+    }
+    out->n_sentries += acc;
+    for (int64_t s = 0; s < nt; s++) cx->slot[cx->sterms_tmp[s]] = -1;
+    return BI_OK;
+}
+
+static void build_ctx_free(build_ctx *cx)
+{
+    free(cx->cut_ptr);
+    free(cx->cut_terms);
+    free(cx->cut_vals);
+    free(cx->slot);
+    free(cx->touched);
+    free(cx->ci_start);
+    free(cx->ci_centroid);
+    free(cx->ci_weight);
+    free(cx->pos);
+    free(cx->assign);
+    free(cx->csize);
+    free(cx->allowed);
+    free(cx->score);
+    free(cx->cfirst);
+    free(cx->cluster_block);
+    free(cx->ordered);
+    free(cx->tmp_docs);
+    free(cx->bounds1);
+    free(cx->smax);
+    free(cx->sepoch);
+    free(cx->sv);
+    free(cx->se);
+    free(cx->sterms_tmp);
+}
+
+/* Each document's doc_cut largest entries (all when doc_cut is 0 or the row is shorter); ties:
+ * smaller term first.  Kept in increasing term order. */
+static int build_cut_vectors(build_ctx *cx, const bi_csr *m, int64_t doc_cut, char *err, size_t errlen)
+{
+    int64_t n = m->n_rows, total = 0;
+    cx->cut_ptr = xmalloc((size_t)n + 1, sizeof(int64_t));
+    if (!cx->cut_ptr) return ENOMEM_RET(err, errlen);
+    cx->cut_ptr[0] = 0;
+    for (int64_t d = 0; d < n; d++) {
+        int64_t len = m->indptr[d + 1] - m->indptr[d];
+        if (doc_cut > 0 && len > doc_cut) len = doc_cut;
+        total += len;
+        cx->cut_ptr[d + 1] = total;
+    }
+    cx->cut_terms = xmalloc((size_t)total + 1, sizeof(int32_t));
+    cx->cut_vals = xmalloc((size_t)total + 1, sizeof(float));
+    int64_t *top = xmalloc((size_t)(doc_cut > 0 ? doc_cut : 1), sizeof(int64_t));
+    if (!cx->cut_terms || !cx->cut_vals || !top) {
+        free(top);
+        return ENOMEM_RET(err, errlen);
+    }
+    for (int64_t d = 0; d < n; d++) {
+        int64_t a = m->indptr[d], b = m->indptr[d + 1], w = cx->cut_ptr[d];
+        if (doc_cut == 0 || b - a <= doc_cut) {
+            for (int64_t j = a; j < b; j++, w++) {
+                cx->cut_terms[w] = m->indices[j];
+                cx->cut_vals[w] = m->data[j];
+            }
+            continue;
+        }
+        /* top doc_cut positions by (weight desc, position asc), kept sorted in `top` */
+        int64_t nt = 0;
+        for (int64_t j = a; j < b; j++) {
+            float v = m->data[j];
+            if (nt == doc_cut && !(v > m->data[top[nt - 1]])) continue;
+            int64_t i = nt < doc_cut ? nt++ : nt - 1;
+            while (i > 0 && v > m->data[top[i - 1]]) {
+                top[i] = top[i - 1];
+                i--;
+            }
+            top[i] = j;
+        }
+        /* back to increasing term (= position) order */
+        for (int64_t i = 1; i < nt; i++) {
+            int64_t x = top[i], k = i;
+            while (k > 0 && top[k - 1] > x) {
+                top[k] = top[k - 1];
+                k--;
+            }
+            top[k] = x;
+        }
+        for (int64_t i = 0; i < nt; i++, w++) {
+            cx->cut_terms[w] = m->indices[top[i]];
+            cx->cut_vals[w] = m->data[top[i]];
+        }
+    }
+    free(top);
+    return BI_OK;
+}
+
+/* The sampled summary terms (derived data, rebuilt after build and load). */
+static int build_samples(bi_index *idx)
+{
+    idx->list_samples = xmalloc((size_t)idx->dim + 1, sizeof(int64_t));
+    if (!idx->list_samples) return 0;
+    int64_t ns = 0;
+    for (int64_t t = 0; t < idx->dim; t++) {
+        idx->list_samples[t] = ns;
+        ns += (idx->list_sterms[t + 1] - idx->list_sterms[t] + BI_SAMPLE - 1) / BI_SAMPLE;
+    }
+    idx->list_samples[idx->dim] = ns;
+    idx->ssample = xmalloc((size_t)ns + 1, sizeof(uint16_t));
+    if (!idx->ssample) return 0;
+    for (int64_t t = 0; t < idx->dim; t++)
+        for (int64_t j = idx->list_sterms[t], g = idx->list_samples[t]; j < idx->list_sterms[t + 1]; j += BI_SAMPLE)
+            idx->ssample[g++] = idx->sterm[j];
+    return 1;
+}
+
+int bi_build(const bi_csr *m, const bi_build_params *p, bi_index **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    int rc = bi_check_build_params(p, err, errlen);
+    if (rc) return rc;
+    rc = bi_check_csr(m, "documents", err, errlen);
+    if (rc) return rc;
+    if ((uint64_t)m->n_rows >= (uint64_t)BI_MAX_DOCS)
+        return set_err(err, errlen, BI_EINVAL, "too many documents (%lld)", (long long)m->n_rows);
+    const int64_t n = m->n_rows, dim = m->dim, nnz = m->indptr[n];
+    if (p->value_type == BI_VALUES_F16) {
+        for (int64_t i = 0; i < nnz; i++) {
+            if (fabsf(m->data[i]) > F16_MAX)
+                return set_err(err, errlen, BI_EINVAL,
+                               "weight %g does not fit in float16 (|w| <= 65504); build with value_type f32",
+                               (double)m->data[i]);
+        }
+    }
+
+    bi_index *idx = xcalloc(1, sizeof(bi_index));
+    if (!idx) return ENOMEM_RET(err, errlen);
+    idx->n_docs = n;
+    idx->dim = dim;
+    idx->nnz = nnz;
+    idx->params = *p;
+
+    build_ctx cx;
+    memset(&cx, 0, sizeof cx);
+    build_out bo;
+    memset(&bo, 0, sizeof bo);
+    posting_t *post = NULL;
+    int64_t *start = NULL, *len = NULL;
+
+    /* forward index */
+    idx->fwd_offsets = xmalloc((size_t)n + 1, sizeof(int64_t));
+    idx->fwd_terms = xcalloc((size_t)nnz + BI_PAD, sizeof(uint16_t));
+    if (p->value_type == BI_VALUES_F16) idx->fwd_f16 = xcalloc((size_t)nnz + BI_PAD, sizeof(uint16_t));
+    else idx->fwd_f32 = xcalloc((size_t)nnz + BI_PAD, sizeof(float));
+    if (!idx->fwd_offsets || !idx->fwd_terms || (!idx->fwd_f16 && !idx->fwd_f32)) goto nomem;
+    memcpy(idx->fwd_offsets, m->indptr, ((size_t)n + 1) * sizeof(int64_t));
+    for (int64_t i = 0; i < nnz; i++) idx->fwd_terms[i] = (uint16_t)m->indices[i];
+    if (idx->fwd_f16) {
+        for (int64_t i = 0; i < nnz; i++) idx->fwd_f16[i] = f32_to_f16(m->data[i]);
+    } else {
+        memcpy(idx->fwd_f32, m->data, (size_t)nnz * sizeof(float));
+    }
+
+    /* every posting, grouped by term, documents ascending */
+    start = xcalloc((size_t)dim + 1, sizeof(int64_t));
+    len = xcalloc((size_t)dim, sizeof(int64_t));
+    post = xmalloc((size_t)nnz, sizeof(posting_t));
+    if (!start || !len || !post) goto nomem;
+    for (int64_t i = 0; i < nnz; i++) start[m->indices[i] + 1]++;
+    for (int64_t t = 0; t < dim; t++) start[t + 1] += start[t];
+    for (int64_t t = 0; t < dim; t++) len[t] = start[t];
+    for (int64_t d = 0; d < n; d++) {
+        for (int64_t j = m->indptr[d]; j < m->indptr[d + 1]; j++) {
+            int64_t at = len[m->indices[j]]++;
+            post[at].value = m->data[j];
+            post[at].doc = (uint32_t)d;
+        }
+    }
+    rc = prune_lists(p, dim, nnz, post, start, len, err, errlen);
+    if (rc) goto fail;
+
+    int64_t total_postings = 0, max_len = 0;
+    for (int64_t t = 0; t < dim; t++) {
+        total_postings += len[t];
+        if (len[t] > max_len) max_len = len[t];
+    }
+    idx->n_postings = total_postings;
+    idx->docs = xmalloc((size_t)total_postings + 1, sizeof(uint32_t));
+    idx->list_blocks = xmalloc((size_t)dim + 1, sizeof(int64_t));
+    idx->list_sterms = xmalloc((size_t)dim + 1, sizeof(int64_t));
+    if (!idx->docs || !idx->list_blocks || !idx->list_sterms) goto nomem;
+
+    /* build scratch */
+    cx.dim = dim;
+    cx.indptr = m->indptr;
+    cx.indices = m->indices;
+    cx.data = m->data;
+    rc = build_cut_vectors(&cx, m, p->doc_cut, err, errlen);
+    if (rc) goto fail;
+    cx.slot = xmalloc((size_t)dim, sizeof(int32_t));
+    cx.touched = xmalloc((size_t)dim, sizeof(int32_t));
+    cx.ci_start = xmalloc((size_t)dim + 1, sizeof(int64_t));
+    cx.smax = xcalloc((size_t)dim, sizeof(float));
+    cx.sepoch = xcalloc((size_t)dim, sizeof(uint32_t));
+    size_t lc = (size_t)max_len + 2;
+    cx.list_cap = lc;
+    cx.pos = xmalloc(lc, sizeof(uint32_t));
+    cx.assign = xmalloc(lc, sizeof(uint32_t));
+    cx.csize = xmalloc(lc, sizeof(int64_t));
+    cx.allowed = xmalloc(lc, sizeof(uint8_t));
+    cx.score = xmalloc(lc, sizeof(float));
+    cx.cfirst = xmalloc(lc + 1, sizeof(int64_t));
+    cx.cluster_block = xmalloc(lc, sizeof(uint32_t));
+    cx.ordered = xmalloc(lc, sizeof(uint32_t));
+    cx.tmp_docs = xmalloc(lc, sizeof(uint32_t));
+    cx.bounds1 = xmalloc(lc + 1, sizeof(int64_t));
+    if (!cx.slot || !cx.touched || !cx.ci_start || !cx.smax || !cx.sepoch || !cx.pos || !cx.assign || !cx.csize ||
+        !cx.allowed || !cx.score || !cx.cfirst || !cx.cluster_block || !cx.ordered || !cx.tmp_docs || !cx.bounds1)
+        goto nomem;
+    for (int64_t t = 0; t < dim; t++) cx.slot[t] = -1;
+
+    int64_t docs_base = 0, max_blocks = 0;
+    for (int64_t t = 0; t < dim; t++) {
+        idx->list_blocks[t] = bo.n_blocks;
+        idx->list_sterms[t] = bo.n_sterms;
+        if (len[t] == 0) continue;
+        rc = build_list(&cx, p, t, post + start[t], len[t], idx->docs + docs_base, docs_base, &bo, &max_blocks, err,
+                        errlen);
+        if (rc) goto fail;
+        docs_base += len[t];
+    }
+    idx->list_blocks[dim] = bo.n_blocks;
+    idx->list_sterms[dim] = bo.n_sterms;
+    idx->max_blocks_per_list = max_blocks;
+
+    idx->n_blocks = bo.n_blocks;
+    idx->block_docs = bo.block_docs;
+    bo.block_docs = NULL;
+    idx->block_min = bo.bmin;
+    bo.bmin = NULL;
+    idx->block_step = bo.bstep;
+    bo.bstep = NULL;
+    idx->n_sterms = bo.n_sterms;
+    idx->sterm = bo.sterm;
+    bo.sterm = NULL;
+    idx->sterm_entries = bo.sterm_entries;
+    bo.sterm_entries = NULL;
+    idx->n_sentries = bo.n_sentries;
+    idx->sentry_block = bo.sentry_block;
+    bo.sentry_block = NULL;
+    idx->sentry_code = bo.sentry_code;
+    bo.sentry_code = NULL;
+    if (!idx->block_docs) {
+        idx->block_docs = xcalloc(1, sizeof(int64_t));
+        if (!idx->block_docs) goto nomem;
+    }
+    if (!idx->sterm_entries) {
+        idx->sterm_entries = xcalloc(1, sizeof(int64_t));
+        if (!idx->sterm_entries) goto nomem;
+    }
+    if (!build_samples(idx)) goto nomem;
+    build_ctx_free(&cx);
+    free(post);
+    free(start);
+    free(len);
+    *out = idx;
+    return BI_OK;
+
+nomem:
+    rc = ENOMEM_RET(err, errlen);
+fail:
+    build_ctx_free(&cx);
+    free(bo.block_docs);
+    free(bo.bmin);
+    free(bo.bstep);
+    free(bo.sterm);
+    free(bo.sterm_entries);
+    free(bo.sentry_block);
+    free(bo.sentry_code);
+    free(post);
+    free(start);
+    free(len);
+    bi_free(idx);
+    return rc;
+}
+
+/* ============================================================================================ */
+/* Facts and introspection                                                                      */
+/* ============================================================================================ */
+
+static int64_t value_size(const bi_index *idx)
+{
+    return idx->params.value_type == BI_VALUES_F16 ? 2 : 4;
+}
+
+void bi_get_info(const bi_index *idx, bi_info *info)
+{
+    info->n_docs = idx->n_docs;
+    info->dim = idx->dim;
+    info->nnz = idx->nnz;
+    info->n_postings_total = idx->n_postings;
+    info->n_blocks = idx->n_blocks;
+    info->n_summary_entries = idx->n_sentries;
+    info->max_blocks_per_list = idx->max_blocks_per_list;
+    info->params = idx->params;
+    info->nbytes = (idx->n_docs + 1) * 8 + (idx->nnz + BI_PAD) * (2 + value_size(idx)) + (idx->dim + 1) * 16 +
+                   (idx->n_blocks + 1) * 8 + idx->n_blocks * 8 + idx->n_postings * 4 + idx->n_sterms * 2 +
+                   (idx->n_sterms + 1) * 8 + idx->n_sentries * 3 +
+                   (idx->list_samples ? (idx->dim + 1) * 8 + idx->list_samples[idx->dim] * 2 : 0);
+}
+
+static int check_term(const bi_index *idx, int64_t term, char *err, size_t errlen)
+{
+    if (term < 0 || term >= idx->dim)
+        return set_err(err, errlen, BI_EINVAL, "term %lld is outside [0, %lld)", (long long)term,
+                       (long long)idx->dim);
+    return BI_OK;
+}
+
+int bi_list_sizes(const bi_index *idx, int64_t term, int64_t *n_blocks, int64_t *n_postings,
+                  int64_t *n_summary_entries, char *err, size_t errlen)
+{
+    int rc = check_term(idx, term, err, errlen);
+    if (rc) return rc;
+    int64_t b0 = idx->list_blocks[term], b1 = idx->list_blocks[term + 1];
+    *n_blocks = b1 - b0;
+    *n_postings = idx->block_docs[b1] - idx->block_docs[b0];
+    *n_summary_entries =
+        idx->sterm_entries[idx->list_sterms[term + 1]] - idx->sterm_entries[idx->list_sterms[term]];
+    return BI_OK;
+}
+
+int bi_list_blocks(const bi_index *idx, int64_t term, int64_t *block_offsets, int64_t *doc_ids,
+                   int64_t *summary_offsets, int32_t *summary_terms, uint8_t *summary_codes, float *summary_min,
+                   float *summary_step, char *err, size_t errlen)
+{
+    int rc = check_term(idx, term, err, errlen);
+    if (rc) return rc;
+    int64_t b0 = idx->list_blocks[term], nb = idx->list_blocks[term + 1] - b0;
+    int64_t p0 = idx->block_docs[b0];
+    for (int64_t b = 0; b <= nb; b++) block_offsets[b] = idx->block_docs[b0 + b] - p0;
+    for (int64_t i = 0; i < block_offsets[nb]; i++) doc_ids[i] = idx->docs[p0 + i];
+    for (int64_t b = 0; b < nb; b++) {
+        summary_min[b] = idx->block_min[b0 + b];
+        summary_step[b] = idx->block_step[b0 + b];
+    }
+    /* invert the inverted summaries back to one CSR row per block (terms ascending) */
+    int64_t s0 = idx->list_sterms[term], s1 = idx->list_sterms[term + 1];
+    for (int64_t b = 0; b <= nb; b++) summary_offsets[b] = 0;
+    for (int64_t j = s0; j < s1; j++)
+        for (int64_t e = idx->sterm_entries[j]; e < idx->sterm_entries[j + 1]; e++)
+            summary_offsets[idx->sentry_block[e] + 1]++;
+    for (int64_t b = 0; b < nb; b++) summary_offsets[b + 1] += summary_offsets[b];
+    for (int64_t j = s0; j < s1; j++) {
+        for (int64_t e = idx->sterm_entries[j]; e < idx->sterm_entries[j + 1]; e++) {
+            int64_t at = summary_offsets[idx->sentry_block[e]]++;
+            summary_terms[at] = idx->sterm[j];
+            summary_codes[at] = idx->sentry_code[e];
+        }
+    }
+    for (int64_t b = nb; b > 0; b--) summary_offsets[b] = summary_offsets[b - 1];
+    summary_offsets[0] = 0;
+    return BI_OK;
+}
+
+int bi_doc_size(const bi_index *idx, int64_t doc, int64_t *n, char *err, size_t errlen)
+{
+    if (doc < 0 || doc >= idx->n_docs)
+        return set_err(err, errlen, BI_EINVAL, "document %lld is outside [0, %lld)", (long long)doc,
+                       (long long)idx->n_docs);
+    *n = idx->fwd_offsets[doc + 1] - idx->fwd_offsets[doc];
+    return BI_OK;
+}
+
+int bi_doc_vector(const bi_index *idx, int64_t doc, int32_t *terms, float *values, char *err, size_t errlen)
+{
+    int64_t n = 0;
+    int rc = bi_doc_size(idx, doc, &n, err, errlen);
+    if (rc) return rc;
+    int64_t o = idx->fwd_offsets[doc];
+    for (int64_t i = 0; i < n; i++) {
+        terms[i] = idx->fwd_terms[o + i];
+        values[i] = idx->fwd_f16 ? f16_to_f32(idx->fwd_f16[o + i]) : idx->fwd_f32[o + i];
+    }
+    return BI_OK;
+}
+
+/* ============================================================================================ */
+/* Search                                                                                       */
+/* ============================================================================================ */
+
+/* A candidate block of a query: its summary score and its position `seq` in the query's
+ * candidate list ((list rank, block) order), packed into one integer whose order is the visiting
+ * order: higher score first, then smaller seq.  The score's bits are mapped to an unsigned integer
+ * of the same order (negative floats reversed; -0.0 is first turned into +0.0). */
+typedef uint64_t cand_t;
+
+static inline cand_t cand_key(float score, uint32_t seq)
+{
+    float f = score + 0.0f; /* -0.0 -> +0.0 */
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    b = (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+    return ((uint64_t)b << 32) | (uint32_t)~seq;
+}
+
+static inline uint32_t cand_seq(cand_t c)
+{
+    return ~(uint32_t)c;
+}
+
+static inline float cand_score(cand_t c)
+{
+    uint32_t b = (uint32_t)(c >> 32);
+    b = (b & 0x80000000u) ? (b & 0x7fffffffu) : ~b;
+    float f;
+    memcpy(&f, &b, 4);
+    return f;
+}
+
+struct bi_searcher {
+    const bi_index *idx;
+    float *q;             /* dim: the query, scattered; zero elsewhere */
+    uint32_t *visited;    /* n_docs: visited[d] == epoch <=> d already scored in this query */
+    uint32_t epoch;
+    int64_t cap_k, cap_cut, cap_cand;
+    float *heap_score;    /* top-k min-heap: the worst kept result at the root */
+    uint32_t *heap_id;
+    int64_t heap_n;
+    float *acc;           /* max_blocks_per_list: summary scores of one posting list */
+    cand_t *cand;         /* candidate blocks of the query (max-heap while visiting) */
+    uint32_t *cand_block; /* global block number of candidate seq */
+    int32_t *cut_terms;   /* the query_cut largest query terms, by decreasing weight */
+    float *cut_vals;
+    int64_t *pos;         /* nnz of the query: binary-search positions in a list's summary terms */
+    int64_t *match;       /* matched summary-term indices of one list */
+    size_t cap_q;
+    uint32_t *todo;       /* the not-yet-scored documents of one block */
+    int64_t prefetch;     /* documents prefetched ahead while scoring a block */
+    bi_stats stats;
+    int avx2;             /* the AVX2/FMA/F16C kernel is available */
+    int force_scalar;
+};
+
+int bi_searcher_new(const bi_index *idx, bi_searcher **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    bi_searcher *s = xcalloc(1, sizeof(bi_searcher));
+    if (!s) return ENOMEM_RET(err, errlen);
+    s->idx = idx;
+    s->q = xcalloc((size_t)idx->dim + BI_PAD, sizeof(float));
+    s->visited = xcalloc((size_t)idx->n_docs, sizeof(uint32_t));
+    s->acc = xmalloc((size_t)idx->max_blocks_per_list + 1, sizeof(float));
+    int64_t max_block = 0;
+    for (int64_t b = 0; b < idx->n_blocks; b++) {
+        int64_t len = idx->block_docs[b + 1] - idx->block_docs[b];
+        if (len > max_block) max_block = len;
+    }
+    s->todo = xmalloc((size_t)max_block + 1, sizeof(uint32_t));
+    s->prefetch = 2;
+    if (!s->q || !s->visited || !s->acc || !s->todo) {
+        bi_searcher_free(s);
+        return ENOMEM_RET(err, errlen);
+    }
+#if BI_X86
+    __builtin_cpu_init();
+    s->avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+#endif
+    int rc = bi_searcher_reserve(s, 10, 10, err, errlen);
+    if (rc) {
+        bi_searcher_free(s);
+        return rc;
+    }
+    *out = s;
+    return BI_OK;
+}
+
+void bi_searcher_free(bi_searcher *s)
+{
+    if (!s) return;
+    free(s->q);
+    free(s->visited);
+    free(s->heap_score);
+    free(s->heap_id);
+    free(s->acc);
+    free(s->cand);
+    free(s->cand_block);
+    free(s->cut_terms);
+    free(s->cut_vals);
+    free(s->pos);
+    free(s->match);
+    free(s->todo);
+    free(s);
+}
+
+int bi_searcher_reserve(bi_searcher *s, int64_t k, int64_t query_cut, char *err, size_t errlen)
+{
+    if (k < 1 || query_cut < 1) return set_err(err, errlen, BI_EINVAL, "k and query_cut must be >= 1");
+    if (query_cut > s->idx->dim) query_cut = s->idx->dim; /* a query has at most dim terms */
+    if (k > s->cap_k) {
+        float *hs = realloc(s->heap_score, (size_t)k * sizeof(float));
+        if (hs) s->heap_score = hs;
+        uint32_t *hi = realloc(s->heap_id, (size_t)k * sizeof(uint32_t));
+        if (hi) s->heap_id = hi;
+        if (!hs || !hi) return ENOMEM_RET(err, errlen);
+        s->cap_k = k;
+    }
+    if (query_cut > s->cap_cut) {
+        int32_t *ct = realloc(s->cut_terms, (size_t)query_cut * sizeof(int32_t));
+        if (ct) s->cut_terms = ct;
+        float *cv = realloc(s->cut_vals, (size_t)query_cut * sizeof(float));
+        if (cv) s->cut_vals = cv;
+        if (!ct || !cv) return ENOMEM_RET(err, errlen);
+        s->cap_cut = query_cut;
+    }
+    /* the lists of one query are distinct: at most n_blocks candidates in all */
+    int64_t nc = s->idx->max_blocks_per_list;
+    nc = (query_cut > 0 && nc > s->idx->n_blocks / query_cut) ? s->idx->n_blocks : nc * query_cut;
+    if (nc > s->idx->n_blocks) nc = s->idx->n_blocks;
+    if (nc > s->cap_cand || !s->cand) {
+        cand_t *c = realloc(s->cand, ((size_t)nc + 1) * sizeof(cand_t));
+        if (c) s->cand = c;
+        uint32_t *cb = realloc(s->cand_block, ((size_t)nc + 1) * sizeof(uint32_t));
+        if (cb) s->cand_block = cb;
+        if (!c || !cb) return ENOMEM_RET(err, errlen);
+        s->cap_cand = nc;
+    }
+    return BI_OK;
+}
+
+void bi_searcher_stats(const bi_searcher *s, bi_stats *out)
+{
+    *out = s->stats;
+}
+
+void bi_searcher_reset_stats(bi_searcher *s)
+{
+    memset(&s->stats, 0, sizeof s->stats);
+}
+
+const char *bi_searcher_kernel(const bi_searcher *s)
+{
+    return (s->avx2 && !s->force_scalar) ? "avx2" : "scalar";
+}
+
+void bi_searcher_force_scalar(bi_searcher *s, int force)
+{
+    s->force_scalar = force != 0;
+}
+
+void bi_searcher_set_prefetch(bi_searcher *s, int64_t docs_ahead)
+{
+    s->prefetch = docs_ahead < 0 ? 0 : docs_ahead;
+}
+
+/* Grows the per-query-term scratch to hold nnz terms (called before a search, never inside it). */
+static int reserve_query(bi_searcher *s, int64_t nnz)
+{
+    size_t cap = s->cap_q;
+    if ((size_t)nnz <= cap && s->pos) return 1;
+    if (!grow((void **)&s->pos, &cap, (size_t)nnz + 1, sizeof(int64_t))) return 0;
+    int64_t *m = realloc(s->match, cap * sizeof(int64_t));
+    if (!m) return 0;
+    s->match = m;
+    s->cap_q = cap;
+    return 1;
+}
+
+/* --- top-k heap: min-heap on (score, -id), i.e. the worst result at the root -------------- */
+
+static inline int worse(float sa, uint32_t ia, float sb, uint32_t ib)
+{
+    return sa < sb || (sa == sb && ia > ib);
+}
+
+static inline void heap_sift_down(float *hs, uint32_t *hi, int64_t n, int64_t i, float sc, uint32_t id)
+{
+    for (;;) {
+        int64_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && worse(hs[c + 1], hi[c + 1], hs[c], hi[c])) c++;
+        if (!worse(hs[c], hi[c], sc, id)) break;
+        hs[i] = hs[c];
+        hi[i] = hi[c];
+        i = c;
+    }
+    hs[i] = sc;
+    hi[i] = id;
+}
+
+/* Offers a scored document to the top-k heap. */
+static inline void heap_offer(bi_searcher *s, int64_t k, float sc, uint32_t id)
+{
+    float *hs = s->heap_score;
+    uint32_t *hi = s->heap_id;
+    int64_t n = s->heap_n;
+    if (n < k) {
+        int64_t i = n;
+        while (i > 0) {
+            int64_t p = (i - 1) / 2;
+            if (!worse(sc, id, hs[p], hi[p])) break;
+            hs[i] = hs[p];
+            hi[i] = hi[p];
+            i = p;
+        }
+        hs[i] = sc;
+        hi[i] = id;
+        s->heap_n = n + 1;
+        return;
+    }
+    if (worse(sc, id, hs[0], hi[0])) return;
+    heap_sift_down(hs, hi, n, 0, sc, id);
+}
+
+/* --- candidate blocks: max-heap on the packed key (branchless child choice) ---------------- */
+
+static inline void cand_sift_down(cand_t *h, int64_t n, int64_t i)
+{
+    cand_t x = h[i];
+    for (;;) {
+        int64_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n) c += h[c + 1] > h[c];
+        if (h[c] <= x) break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = x;
+}
+
+/* --- exact document scores: inner product of a forward-index row with the dense query ------ */
+
+static inline float dot_scalar_f32(const uint16_t *t, const float *v, int64_t n, const float *q)
+{
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += q[t[i]] * v[i];
+        s1 += q[t[i + 1]] * v[i + 1];
+        s2 += q[t[i + 2]] * v[i + 2];
+        s3 += q[t[i + 3]] * v[i + 3];
+    }
+    for (; i < n; i++) s0 += q[t[i]] * v[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
+static inline float dot_scalar_f16(const uint16_t *t, const uint16_t *v, int64_t n, const float *q)
+{
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += q[t[i]] * f16_to_f32(v[i]);
+        s1 += q[t[i + 1]] * f16_to_f32(v[i + 1]);
+        s2 += q[t[i + 2]] * f16_to_f32(v[i + 2]);
+        s3 += q[t[i + 3]] * f16_to_f32(v[i + 3]);
+    }
+    for (; i < n; i++) s0 += q[t[i]] * f16_to_f32(v[i]);
+    return (s0 + s1) + (s2 + s3);
+}
+
+#if BI_X86
+#define BI_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+BI_AVX2 static inline float hsum256(__m256 a)
+{
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_movehdup_ps(x));
+    return _mm_cvtss_f32(x);
+}
+
+/* 8 query weights gathered by the 8 term ids at t (uint16, widened), lanes >= m masked to 0.
+ * Reads 8 term ids even near the end of a row: the arrays are padded (BI_PAD). */
+BI_AVX2 static inline __m256 gather_q(const float *q, const uint16_t *t)
+{
+    __m256i ix = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)t));
+    return _mm256_i32gather_ps(q, ix, 4);
+}
+
+BI_AVX2 static inline __m256 gather_q_masked(const float *q, const uint16_t *t, __m256i mask)
+{
+    __m256i ix = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)t));
+    return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), q, ix, _mm256_castsi256_ps(mask), 4);
+}
+
+BI_AVX2 static inline __m256i tail_mask(int64_t r)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+BI_AVX2 static inline float dot_avx2_f32(const uint16_t *t, const float *v, int64_t n, const float *q)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(gather_q(q, t + i), _mm256_loadu_ps(v + i), a0);
+        a1 = _mm256_fmadd_ps(gather_q(q, t + i + 8), _mm256_loadu_ps(v + i + 8), a1);
+    }
+    if (i + 8 <= n) {
+        a0 = _mm256_fmadd_ps(gather_q(q, t + i), _mm256_loadu_ps(v + i), a0);
+        i += 8;
+    }
+    if (i < n) {
+        __m256i m = tail_mask(n - i);
+        a1 = _mm256_fmadd_ps(gather_q_masked(q, t + i, m), _mm256_maskload_ps(v + i, m), a1);
+    }
+    return hsum256(_mm256_add_ps(a0, a1));
+}
+
+BI_AVX2 static inline __m256 load_f16(const uint16_t *v)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)v));
+}
+
+BI_AVX2 static inline float dot_avx2_f16(const uint16_t *t, const uint16_t *v, int64_t n, const float *q)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(gather_q(q, t + i), load_f16(v + i), a0);
+        a1 = _mm256_fmadd_ps(gather_q(q, t + i + 8), load_f16(v + i + 8), a1);
+    }
+    if (i + 8 <= n) {
+        a0 = _mm256_fmadd_ps(gather_q(q, t + i), load_f16(v + i), a0);
+        i += 8;
+    }
+    if (i < n) {
+        /* masked lanes gather 0; the weights read past the row are finite (or padding zeros) */
+        __m256i m = tail_mask(n - i);
+        a1 = _mm256_fmadd_ps(gather_q_masked(q, t + i, m), load_f16(v + i), a1);
+    }
+    return hsum256(_mm256_add_ps(a0, a1));
+}
+#endif
+
+/* Prefetches a forward-index row (terms and weights, every cache line). */
+static inline void prefetch_row(const int64_t *off, const uint16_t *terms, const void *vals, size_t vsize,
+                                uint32_t doc)
+{
+    int64_t o0 = off[doc], o1 = off[doc + 1];
+    const char *p = (const char *)(terms + o0), *e = (const char *)(terms + o1);
+    for (p = (const char *)((uintptr_t)p & ~(uintptr_t)63); p < e; p += 64) __builtin_prefetch(p);
+    p = (const char *)vals + (size_t)o0 * vsize;
+    e = (const char *)vals + (size_t)o1 * vsize;
+    for (p = (const char *)((uintptr_t)p & ~(uintptr_t)63); p < e; p += 64) __builtin_prefetch(p);
+}
+
+/* Visits block b: the documents not yet scored in this query are marked, then scored exactly
+ * (prefetching the rows of the next `prefetch` documents) and offered to the top-k heap.  One
+ * instance per kernel (value type x instruction set). */
+#define BI_DEFINE_VISIT(NAME, ATTR, VT, VALUES, DOT)                                                  \
+    ATTR static void NAME(const bi_index *idx, bi_searcher *s, int64_t b, int64_t k)                  \
+    {                                                                                                 \
+        const uint32_t *d = idx->docs + idx->block_docs[b], *end = idx->docs + idx->block_docs[b + 1]; \
+        const int64_t *off = idx->fwd_offsets;                                                        \
+        const uint16_t *terms = idx->fwd_terms;                                                       \
+        const VT *vals = VALUES;                                                                      \
+        uint32_t *visited = s->visited, epoch = s->epoch, *todo = s->todo;                            \
+        int64_t n = 0, pf = s->prefetch;                                                              \
+        for (; d < end; d++) {                                                                        \
+            uint32_t doc = *d;                                                                        \
+            if (visited[doc] != epoch) {                                                              \
+                visited[doc] = epoch;                                                                 \
+                todo[n++] = doc;                                                                      \
+            }                                                                                         \
+        }                                                                                             \
+        for (int64_t i = 0; i < n && i < pf; i++) prefetch_row(off, terms, vals, sizeof(VT), todo[i]); \
+        for (int64_t i = 0; i < n; i++) {                                                             \
+            if (i + pf < n) prefetch_row(off, terms, vals, sizeof(VT), todo[i + pf]);                 \
+            uint32_t doc = todo[i];                                                                   \
+            int64_t o0 = off[doc], o1 = off[doc + 1];                                                 \
+            heap_offer(s, k, DOT(terms + o0, vals + o0, o1 - o0, s->q), doc);                         \
+        }                                                                                             \
+        s->stats.docs += n;                                                                           \
+    }
+
+BI_DEFINE_VISIT(visit_scalar_f32, , float, idx->fwd_f32, dot_scalar_f32)
+BI_DEFINE_VISIT(visit_scalar_f16, , uint16_t, idx->fwd_f16, dot_scalar_f16)
+#if BI_X86
+BI_DEFINE_VISIT(visit_avx2_f32, BI_AVX2, float, idx->fwd_f32, dot_avx2_f32)
+BI_DEFINE_VISIT(visit_avx2_f16, BI_AVX2, uint16_t, idx->fwd_f16, dot_avx2_f16)
+#endif
+
+typedef void (*visit_fn)(const bi_index *, bi_searcher *, int64_t, int64_t);
+
+static visit_fn pick_visit(const bi_index *idx, const bi_searcher *s)
+{
+    int f16 = idx->fwd_f16 != NULL;
+#if BI_X86
+    if (s->avx2 && !s->force_scalar) return f16 ? visit_avx2_f16 : visit_avx2_f32;
+#else
+    (void)s;
+#endif
+    return f16 ? visit_scalar_f16 : visit_scalar_f32;
+}
+
+/* First position in a[lo, hi) whose value is >= x (branchless binary search). */
+static inline int64_t lower_bound_u16(const uint16_t *a, int64_t lo, int64_t hi, uint16_t x)
+{
+    int64_t n = hi - lo;
+    if (n <= 0) return lo;
+    const uint16_t *base = a + lo;
+    while (n > 1) {
+        int64_t half = n / 2;
+        base = (base[half] < x) ? base + half : base;
+        n -= half;
+    }
+    return (base - a) + (*base < x);
+}
+
+/* One query (already checked).  Scratch must be reserved for k and min(query_cut, nnz). */
+static void search_one(const bi_index *idx, bi_searcher *s, visit_fn visit, const int32_t *terms,
+                       const float *values, int64_t nnz, int64_t k, int64_t query_cut, float heap_factor,
+                       int64_t *out_ids, float *out_scores)
+{
+    float *q = s->q;
+    if (++s->epoch == 0) { /* epochs wrapped: clear once every 2^32 queries */
+        memset(s->visited, 0, (size_t)idx->n_docs * sizeof(uint32_t));
+        s->epoch = 1;
+    }
+    s->heap_n = 0;
+    s->stats.queries++;
+
+    /* 1. dense query */
+    for (int64_t i = 0; i < nnz; i++) q[terms[i]] = values[i];
+
+    /* 2. query_cut largest weights (ties: smaller term), by insertion into a sorted prefix */
+    int64_t ncut = 0, cut = query_cut < nnz ? query_cut : nnz;
+    for (int64_t i = 0; i < nnz; i++) {
+        float v = values[i];
+        if (ncut == cut && !(v > s->cut_vals[ncut - 1])) continue;
+        int64_t j = ncut < cut ? ncut++ : ncut - 1;
+        while (j > 0 && v > s->cut_vals[j - 1]) {
+            s->cut_vals[j] = s->cut_vals[j - 1];
+            s->cut_terms[j] = s->cut_terms[j - 1];
+            j--;
+        }
+        s->cut_vals[j] = v;
+        s->cut_terms[j] = terms[i];
+    }
+
+    /* 3. summary scores of every block of the selected posting lists -> candidate blocks */
+    int64_t n_cand = 0;
+    for (int64_t r = 0; r < ncut; r++) {
+        int32_t t = s->cut_terms[r];
+        int64_t b0 = idx->list_blocks[t], nb = idx->list_blocks[t + 1] - b0;
+        if (nb == 0) continue;
+        float *acc = s->acc;
+        memset(acc, 0, (size_t)nb * sizeof(float));
+        const float *bmin = idx->block_min + b0, *bstep = idx->block_step + b0;
+        /* find every query term among the list's summary terms: a branchless binary search over
+         * the list's samples (every BI_SAMPLE-th summary term; small, usually cached) advanced
+         * level by level for all query terms together, then a search within the one 64-byte chunk
+         * of summary terms that can hold the term (prefetched for all terms first) */
+        const uint16_t *sterm = idx->sterm;
+        int64_t j0 = idx->list_sterms[t], len = idx->list_sterms[t + 1] - j0;
+        int64_t *pos = s->pos, nm = 0;
+        if (len > 0) {
+            const uint16_t *smp = idx->ssample + idx->list_samples[t];
+            int64_t ns = idx->list_samples[t + 1] - idx->list_samples[t];
+            for (int64_t i = 0; i < nnz; i++) pos[i] = 0;
+            for (int64_t n = ns; n > 1;) { /* last sample <= term (or 0) */
+                int64_t half = n / 2;
+                for (int64_t i = 0; i < nnz; i++)
+                    pos[i] += half & -(int64_t)(smp[pos[i] + half] <= (uint16_t)terms[i]);
+                n -= half;
+            }
+            for (int64_t i = 0; i < nnz; i++) __builtin_prefetch(sterm + j0 + pos[i] * BI_SAMPLE);
+            for (int64_t i = 0; i < nnz; i++) {
+                uint16_t u = (uint16_t)terms[i];
+                if (smp[pos[i]] > u || values[i] == 0.0f) continue; /* below the list's first summary term */
+                int64_t c0 = j0 + pos[i] * BI_SAMPLE, n = j0 + len - c0;
+                if (n > BI_SAMPLE) n = BI_SAMPLE;
+                const uint16_t *base = sterm + c0;
+                while (n > 1) {
+                    int64_t half = n / 2;
+                    base += half & -(int64_t)(base[half] <= u);
+                    n -= half;
+                }
+                if (*base == u) {
+                    s->match[nm] = i;
+                    pos[nm++] = base - sterm; /* nm <= i: overwrites only consumed positions */
+                    __builtin_prefetch(idx->sterm_entries + (base - sterm));
+                }
+            }
+        }
+        /* summary entries of the matched terms, in increasing term order */
+        for (int64_t m = 0; m < nm; m++) {
+            int64_t e0 = idx->sterm_entries[pos[m]];
+            __builtin_prefetch(idx->sentry_block + e0);
+            __builtin_prefetch(idx->sentry_code + e0);
+        }
+        const uint16_t *eb = idx->sentry_block;
+        const uint8_t *ec = idx->sentry_code;
+        for (int64_t m = 0; m < nm; m++) {
+            float qv = values[s->match[m]];
+            int64_t e0 = idx->sterm_entries[pos[m]], e1 = idx->sterm_entries[pos[m] + 1];
+            for (int64_t e = e0; e < e1; e++) {
+                uint16_t blk = eb[e];
+                acc[blk] += qv * (bmin[blk] + bstep[blk] * (float)ec[e]);
+            }
+            s->stats.entries += e1 - e0;
+        }
+        for (int64_t b = 0; b < nb; b++) {
+            s->cand[n_cand] = cand_key(acc[b], (uint32_t)n_cand);
+            s->cand_block[n_cand] = (uint32_t)(b0 + b);
+            n_cand++;
+        }
+        s->stats.lists++;
+        s->stats.summaries += nb;
+    }
+
+    /* 4-5. visit blocks by decreasing summary score; stop at the first one below
+     *      heap_factor * k-th best once the heap is full.  Candidates are popped BI_AHEAD blocks
+     *      before their visit (the order is unchanged) so that the memory of the coming blocks is
+     *      prefetched in stages while the current one is scored: the block's offsets when it is
+     *      popped, its document ids one step later, the forward rows of its documents right
+     *      before its visit. */
+    cand_t *h = s->cand;
+    for (int64_t i = n_cand / 2; i-- > 0;) cand_sift_down(h, n_cand, i);
+    int64_t n = n_cand;
+    cand_t ring[BI_AHEAD];
+    int64_t head = 0, queued = 0;
+    const int64_t *bd = idx->block_docs;
+    for (;;) {
+        while (queued < BI_AHEAD && n > 0) { /* pop ahead */
+            cand_t top = h[0];
+            h[0] = h[--n];
+            if (n > 0) cand_sift_down(h, n, 0);
+            ring[(head + queued) % BI_AHEAD] = top;
+            __builtin_prefetch(bd + s->cand_block[cand_seq(top)]);
+            queued++;
+        }
+        if (queued == 0) break;
+        cand_t cur = ring[head];
+        if (s->heap_n == k && heap_factor > 0 && cand_score(cur) < heap_factor * s->heap_score[0]) break;
+        if (queued > 2) { /* two blocks ahead: its document ids */
+            uint32_t b2 = s->cand_block[cand_seq(ring[(head + 2) % BI_AHEAD])];
+            __builtin_prefetch(idx->docs + bd[b2]);
+            __builtin_prefetch(idx->docs + bd[b2 + 1] - 1);
+        }
+        if (queued > 1) { /* next block: the rows of its documents */
+            uint32_t b1 = s->cand_block[cand_seq(ring[(head + 1) % BI_AHEAD])];
+            const void *vals = idx->fwd_f16 ? (const void *)idx->fwd_f16 : (const void *)idx->fwd_f32;
+            size_t vsize = idx->fwd_f16 ? 2 : 4;
+            int64_t e1 = bd[b1 + 1], e0 = bd[b1];
+            if (e1 - e0 > BI_AHEAD_DOCS) e1 = e0 + BI_AHEAD_DOCS;
+            for (int64_t e = e0; e < e1; e++) prefetch_row(idx->fwd_offsets, idx->fwd_terms, vals, vsize, idx->docs[e]);
+        }
+        visit(idx, s, (int64_t)s->cand_block[cand_seq(cur)], k);
+        s->stats.blocks++;
+        head = (head + 1) % BI_AHEAD;
+        queued--;
+    }
+
+    /* 6. results, best first */
+    int64_t found = s->heap_n;
+    for (int64_t i = found; i < k; i++) {
+        out_ids[i] = -1;
+        out_scores[i] = NAN;
+    }
+    while (s->heap_n > 0) { /* pop the worst into the last free place */
+        int64_t last = --s->heap_n;
+        out_ids[last] = s->heap_id[0];
+        out_scores[last] = s->heap_score[0];
+        if (last > 0) heap_sift_down(s->heap_score, s->heap_id, last, 0, s->heap_score[last], s->heap_id[last]);
+    }
+    for (int64_t i = 0; i < nnz; i++) q[terms[i]] = 0.0f;
+}
+
+static int check_ready(const bi_searcher *s, const bi_index *idx, const bi_query_params *qp, int64_t max_nnz,
+                       char *err, size_t errlen)
+{
+    if (s->idx != idx) return set_err(err, errlen, BI_EINVAL, "searcher belongs to another index");
+    int64_t cut = qp->query_cut < max_nnz ? qp->query_cut : max_nnz;
+    if (qp->k > s->cap_k || cut > s->cap_cut)
+        return set_err(err, errlen, BI_EINVAL, "searcher scratch too small (call bi_searcher_reserve)");
+    return BI_OK;
+}
+
+int bi_search(const bi_index *idx, bi_searcher *s, const int32_t *terms, const float *values, int64_t nnz,
+              const bi_query_params *qp, int64_t *out_ids, float *out_scores, int64_t *n_found, char *err,
+              size_t errlen)
+{
+    int rc = bi_check_query_params(qp, err, errlen);
+    if (rc) return rc;
+    if (nnz < 0) return set_err(err, errlen, BI_EINVAL, "negative query length");
+    for (int64_t i = 0; i < nnz; i++) {
+        if (terms[i] < 0 || (int64_t)terms[i] >= idx->dim)
+            return set_err(err, errlen, BI_EINVAL, "query term id %ld is outside [0, %lld)", (long)terms[i],
+                           (long long)idx->dim);
+        if (i > 0 && terms[i] <= terms[i - 1])
+            return set_err(err, errlen, BI_EINVAL,
+                           "query has %s term ids (%ld after %ld); term ids must be strictly increasing",
+                           terms[i] == terms[i - 1] ? "duplicate" : "unsorted", (long)terms[i], (long)terms[i - 1]);
+        if (!isfinite(values[i]))
+            return set_err(err, errlen, BI_EINVAL, "query has a non-finite weight (%g) for term %ld",
+                           (double)values[i], (long)terms[i]);
+    }
+    rc = check_ready(s, idx, qp, nnz, err, errlen);
+    if (rc) return rc;
+    if (!reserve_query(s, nnz)) return ENOMEM_RET(err, errlen);
+    search_one(idx, s, pick_visit(idx, s), terms, values, nnz, qp->k, qp->query_cut, qp->heap_factor, out_ids,
+               out_scores);
+    int64_t f = 0;
+    while (f < qp->k && out_ids[f] >= 0) f++;
+    if (n_found) *n_found = f;
+    return BI_OK;
+}
+
+int bi_search_batch(const bi_index *idx, bi_searcher *s, const bi_csr *queries, const bi_query_params *qp,
+                    int64_t *out_ids, float *out_scores, char *err, size_t errlen)
+{
+    int rc = bi_check_query_params(qp, err, errlen);
+    if (rc) return rc;
+    if (queries->dim > idx->dim)
+        return set_err(err, errlen, BI_EINVAL, "queries have dimension %lld but the index has %lld",
+                       (long long)queries->dim, (long long)idx->dim);
+    rc = bi_check_csr(queries, "queries", err, errlen);
+    if (rc) return rc;
+    int64_t max_nnz = 0;
+    for (int64_t i = 0; i < queries->n_rows; i++) {
+        int64_t len = queries->indptr[i + 1] - queries->indptr[i];
+        if (len > max_nnz) max_nnz = len;
+    }
+    rc = check_ready(s, idx, qp, max_nnz, err, errlen);
+    if (rc) return rc;
+    if (!reserve_query(s, max_nnz)) return ENOMEM_RET(err, errlen);
+    visit_fn visit = pick_visit(idx, s);
+    for (int64_t i = 0; i < queries->n_rows; i++) {
+        int64_t a = queries->indptr[i], b = queries->indptr[i + 1];
+        search_one(idx, s, visit, queries->indices + a, queries->data + a, b - a, qp->k, qp->query_cut,
+                   qp->heap_factor, out_ids + i * qp->k, out_scores + i * qp->k);
+    }
+    return BI_OK;
+}
+
+/* ============================================================================================ */
+/* Save and load                                                                                */
+/* ============================================================================================ */
+
+static const char BI_MAGIC[8] = {'B', 'L', 'K', 'I', 'D', 'X', '\r', '\n'};
+#define BI_FORMAT_VERSION 1u
+#define BI_ENDIAN_MARK 0x01020304u
+#define BI_N_HEADER_INTS 15
+#define BI_N_HEADER_DOUBLES 3
+#define BI_N_ARRAYS 13
+
+/* The arrays of an index in file order, with their byte sizes. */
+typedef struct {
+    void **ptr;
+    int64_t bytes;
+} array_ref;
+
+static void index_arrays(bi_index *idx, array_ref a[BI_N_ARRAYS])
+{
+    int64_t vs = value_size(idx);
+    array_ref r[BI_N_ARRAYS] = {
+        {(void **)&idx->fwd_offsets, (idx->n_docs + 1) * 8},
+        {(void **)&idx->fwd_terms, (idx->nnz + BI_PAD) * 2},
+        {idx->params.value_type == BI_VALUES_F16 ? (void **)&idx->fwd_f16 : (void **)&idx->fwd_f32,
+         (idx->nnz + BI_PAD) * vs},
+        {(void **)&idx->list_blocks, (idx->dim + 1) * 8},
+        {(void **)&idx->block_docs, (idx->n_blocks + 1) * 8},
+        {(void **)&idx->docs, idx->n_postings * 4},
+        {(void **)&idx->block_min, idx->n_blocks * 4},
+        {(void **)&idx->block_step, idx->n_blocks * 4},
+        {(void **)&idx->list_sterms, (idx->dim + 1) * 8},
+        {(void **)&idx->sterm, idx->n_sterms * 2},
+        {(void **)&idx->sterm_entries, (idx->n_sterms + 1) * 8},
+        {(void **)&idx->sentry_block, idx->n_sentries * 2},
+        {(void **)&idx->sentry_code, idx->n_sentries * 1},
+    };
+    memcpy(a, r, sizeof r);
+}
+
+/* 64-bit hash of the arrays (FNV-style over 8-byte words), stored at the end of the file. */
+static uint64_t hash_bytes(uint64_t h, const void *p, int64_t n)
+{
+    const unsigned char *b = p;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        h = (h ^ w) * 0x100000001B3ull;
+        h ^= h >> 29;
+    }
+    for (; i < n; i++) h = (h ^ b[i]) * 0x100000001B3ull;
+    return h;
+}
+
+int bi_save(const bi_index *cidx, const char *path, char *err, size_t errlen)
+{
+    bi_index *idx = (bi_index *)cidx; /* index_arrays wants addresses; nothing is modified */
+    size_t plen = strlen(path);
+    char *tmp = xmalloc(plen + 16, 1);
+    if (!tmp) return ENOMEM_RET(err, errlen);
+    snprintf(tmp, plen + 16, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        int e = errno;
+        set_err(err, errlen, BI_EIO, "cannot write %s: %s", tmp, strerror(e));
+        free(tmp);
+        errno = e;
+        return BI_EIO;
+    }
+    uint32_t head[2] = {BI_FORMAT_VERSION, BI_ENDIAN_MARK};
+    int64_t ints[BI_N_HEADER_INTS] = {idx->n_docs,           idx->dim,
+                                      idx->nnz,              idx->n_blocks,
+                                      idx->n_postings,       idx->n_sterms,
+                                      idx->n_sentries,       idx->max_blocks_per_list,
+                                      idx->params.n_postings, idx->params.min_cluster_size,
+                                      idx->params.doc_cut,   (int64_t)idx->params.seed,
+                                      idx->params.pruning,   idx->params.value_type,
+                                      idx->params.max_block_size};
+    double dbl[BI_N_HEADER_DOUBLES] = {idx->params.max_fraction, idx->params.centroid_fraction,
+                                       idx->params.summary_energy};
+    int ok = fwrite(BI_MAGIC, 1, 8, f) == 8 && fwrite(head, 4, 2, f) == 2 &&
+             fwrite(ints, 8, BI_N_HEADER_INTS, f) == BI_N_HEADER_INTS &&
+             fwrite(dbl, 8, BI_N_HEADER_DOUBLES, f) == BI_N_HEADER_DOUBLES;
+    array_ref a[BI_N_ARRAYS];
+    index_arrays(idx, a);
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 0; ok && i < BI_N_ARRAYS; i++) {
+        int64_t n = a[i].bytes;
+        ok = fwrite(&n, 8, 1, f) == 1 && (n == 0 || fwrite(*a[i].ptr, 1, (size_t)n, f) == (size_t)n);
+        h = hash_bytes(h, *a[i].ptr, n);
+    }
+    ok = ok && fwrite(&h, 8, 1, f) == 1;
+    int e = errno;
+    if (fclose(f) != 0 && ok) {
+        ok = 0;
+        e = errno;
+    }
+    if (ok && rename(tmp, path) != 0) {
+        ok = 0;
+        e = errno;
+    }
+    if (!ok) {
+        remove(tmp);
+        set_err(err, errlen, BI_EIO, "cannot write %s: %s", path, strerror(e));
+        free(tmp);
+        errno = e;
+        return BI_EIO;
+    }
+    free(tmp);
+    return BI_OK;
+}
+
+/* Offsets array: starts at 0, never decreases, ends at `total`. */
+static int check_offsets(const int64_t *o, int64_t n, int64_t total)
+{
+    if (o[0] != 0 || o[n] != total) return 0;
+    for (int64_t i = 0; i < n; i++)
+        if (o[i + 1] < o[i]) return 0;
+    return 1;
+}
+
+/* Every invariant search relies on, so a damaged file cannot make a query read out of bounds. */
+static int validate_index(const bi_index *idx, char *err, size_t errlen)
+{
+#define BAD(what) set_err(err, errlen, BI_EFORMAT, "invalid index file: %s", what)
+    if (!check_offsets(idx->fwd_offsets, idx->n_docs, idx->nnz)) return BAD("forward index offsets");
+    for (int64_t d = 0; d < idx->n_docs; d++)
+        for (int64_t j = idx->fwd_offsets[d]; j < idx->fwd_offsets[d + 1]; j++)
+            if (idx->fwd_terms[j] >= idx->dim || (j > idx->fwd_offsets[d] && idx->fwd_terms[j] <= idx->fwd_terms[j - 1]))
+                return BAD("forward index term ids");
+    for (int64_t j = 0; j < idx->nnz; j++) {
+        float v = idx->fwd_f16 ? f16_to_f32(idx->fwd_f16[j]) : idx->fwd_f32[j];
+        if (!isfinite(v) || (idx->fwd_f16 && (idx->fwd_f16[j] & 0x7c00u) == 0x7c00u)) return BAD("forward weights");
+    }
+    for (int64_t j = idx->nnz; j < idx->nnz + BI_PAD; j++) {
+        if (idx->fwd_terms[j] != 0 || (idx->fwd_f16 ? idx->fwd_f16[j] != 0 : idx->fwd_f32[j] != 0.0f))
+            return BAD("forward index padding");
+    }
+    if (!check_offsets(idx->list_blocks, idx->dim, idx->n_blocks)) return BAD("posting list offsets");
+    if (!check_offsets(idx->block_docs, idx->n_blocks, idx->n_postings)) return BAD("block offsets");
+    if (!check_offsets(idx->list_sterms, idx->dim, idx->n_sterms)) return BAD("summary term offsets");
+    if (!check_offsets(idx->sterm_entries, idx->n_sterms, idx->n_sentries)) return BAD("summary entry offsets");
+    for (int64_t i = 0; i < idx->n_postings; i++)
+        if (idx->docs[i] >= (uint64_t)idx->n_docs) return BAD("document ids");
+    for (int64_t b = 0; b < idx->n_blocks; b++)
+        if (!isfinite(idx->block_min[b]) || !isfinite(idx->block_step[b]) || idx->block_step[b] < 0)
+            return BAD("summary quantization");
+    int64_t maxb = 0;
+    for (int64_t t = 0; t < idx->dim; t++) {
+        int64_t nb = idx->list_blocks[t + 1] - idx->list_blocks[t];
+        if (nb > BI_MAX_BLOCKS_PER_LIST) return BAD("blocks per list");
+        if (nb > maxb) maxb = nb;
+        for (int64_t j = idx->list_sterms[t]; j < idx->list_sterms[t + 1]; j++) {
+            if (idx->sterm[j] >= idx->dim || (j > idx->list_sterms[t] && idx->sterm[j] <= idx->sterm[j - 1]))
+                return BAD("summary term ids");
+            for (int64_t e = idx->sterm_entries[j]; e < idx->sterm_entries[j + 1]; e++)
+                if (idx->sentry_block[e] >= nb) return BAD("summary block numbers");
+        }
+    }
+    if (maxb != idx->max_blocks_per_list) return BAD("maximum blocks per list");
+    return BI_OK;
+#undef BAD
+}
+
+int bi_load(const char *path, bi_index **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int e = errno;
+        set_err(err, errlen, BI_EIO, "cannot open %s: %s", path, strerror(e));
+        errno = e;
+        return BI_EIO;
+    }
+    bi_index *idx = NULL;
+    int rc = BI_OK;
+    char magic[8];
+    uint32_t head[2];
+    int64_t ints[BI_N_HEADER_INTS];
+    double dbl[BI_N_HEADER_DOUBLES];
+    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, BI_MAGIC, 8) != 0) {
+        rc = set_err(err, errlen, BI_EFORMAT, "%s is not a blocked index file (bad magic)", path);
+        goto done;
+    }
+    if (fread(head, 4, 2, f) != 2 || head[1] != BI_ENDIAN_MARK) {
+        rc = set_err(err, errlen, BI_EFORMAT, "%s: unsupported byte order or truncated header", path);
+        goto done;
+    }
+    if (head[0] != BI_FORMAT_VERSION) {
+        rc = set_err(err, errlen, BI_EFORMAT, "%s: format version %u, this build reads version %u", path,
+                     (unsigned)head[0], BI_FORMAT_VERSION);
+        goto done;
+    }
+    if (fread(ints, 8, BI_N_HEADER_INTS, f) != BI_N_HEADER_INTS ||
+        fread(dbl, 8, BI_N_HEADER_DOUBLES, f) != BI_N_HEADER_DOUBLES) {
+        rc = set_err(err, errlen, BI_EFORMAT, "%s: truncated header", path);
+        goto done;
+    }
+    idx = xcalloc(1, sizeof(bi_index));
+    if (!idx) {
+        rc = ENOMEM_RET(err, errlen);
+        goto done;
+    }
+    idx->n_docs = ints[0];
+    idx->dim = ints[1];
+    idx->nnz = ints[2];
+    idx->n_blocks = ints[3];
+    idx->n_postings = ints[4];
+    idx->n_sterms = ints[5];
+    idx->n_sentries = ints[6];
+    idx->max_blocks_per_list = ints[7];
+    idx->params.n_postings = ints[8];
+    idx->params.min_cluster_size = ints[9];
+    idx->params.doc_cut = ints[10];
+    idx->params.seed = (uint64_t)ints[11];
+    idx->params.pruning = (int)ints[12];
+    idx->params.value_type = (int)ints[13];
+    idx->params.max_block_size = ints[14];
+    idx->params.max_fraction = dbl[0];
+    idx->params.centroid_fraction = dbl[1];
+    idx->params.summary_energy = dbl[2];
+    /* sizes: bounded before anything is allocated from them */
+    const int64_t lim = (int64_t)1 << 40;
+    if (idx->n_docs < 0 || (uint64_t)idx->n_docs >= (uint64_t)BI_MAX_DOCS || idx->dim < 1 ||
+        idx->dim > BI_MAX_DIM || idx->nnz < 0 || idx->nnz > lim || idx->n_blocks < 0 || idx->n_blocks > lim ||
+        idx->n_postings < 0 || idx->n_postings > lim || idx->n_sterms < 0 || idx->n_sterms > lim ||
+        idx->n_sentries < 0 || idx->n_sentries > lim || idx->max_blocks_per_list < 0 ||
+        idx->max_blocks_per_list > BI_MAX_BLOCKS_PER_LIST ||
+        (ints[12] != BI_PRUNE_GLOBAL && ints[12] != BI_PRUNE_FIXED) ||
+        (ints[13] != BI_VALUES_F32 && ints[13] != BI_VALUES_F16)) {
+        rc = set_err(err, errlen, BI_EFORMAT, "%s: invalid sizes in the header", path);
+        goto done;
+    }
+    array_ref a[BI_N_ARRAYS];
+    index_arrays(idx, a);
+    /* the file must be exactly as long as the header says, before allocating */
+    int64_t expect = 8 + 8 + 8 * BI_N_HEADER_INTS + 8 * BI_N_HEADER_DOUBLES + 8;
+    for (int i = 0; i < BI_N_ARRAYS; i++) expect += 8 + a[i].bytes;
+    long here = ftell(f);
+    if (here < 0 || fseek(f, 0, SEEK_END) != 0) {
+        rc = set_err(err, errlen, BI_EIO, "%s: cannot seek: %s", path, strerror(errno));
+        goto done;
+    }
+    long size = ftell(f);
+    if (size < 0 || fseek(f, here, SEEK_SET) != 0) {
+        rc = set_err(err, errlen, BI_EIO, "%s: cannot seek: %s", path, strerror(errno));
+        goto done;
+    }
+    if ((int64_t)size != expect) {
+        rc = set_err(err, errlen, BI_EFORMAT, "%s: file has %ld bytes, its header announces %lld (truncated or damaged)",
+                     path, size, (long long)expect);
+        goto done;
+    }
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 0; i < BI_N_ARRAYS; i++) {
+        int64_t n;
+        if (fread(&n, 8, 1, f) != 1 || n != a[i].bytes) {
+            rc = set_err(err, errlen, BI_EFORMAT, "%s: array %d has an unexpected size", path, i);
+            goto done;
+        }
+        *a[i].ptr = xmalloc((size_t)(n ? n : 1), 1);
+        if (!*a[i].ptr) {
+            rc = ENOMEM_RET(err, errlen);
+            goto done;
+        }
+        if (n && fread(*a[i].ptr, 1, (size_t)n, f) != (size_t)n) {
+            rc = set_err(err, errlen, BI_EFORMAT, "%s: truncated array %d", path, i);
+            goto done;
+        }
+        h = hash_bytes(h, *a[i].ptr, n);
+    }
+    uint64_t stored;
+    if (fread(&stored, 8, 1, f) != 1 || stored != h) {
+        rc = set_err(err, errlen, BI_EFORMAT, "%s: checksum mismatch (damaged file)", path);
+        goto done;
+    }
+    if (bi_check_build_params(&idx->params, err, errlen) != BI_OK) {
+        rc = set_err(err, errlen, BI_EFORMAT, "%s: invalid build parameters in the header", path);
+        goto done;
+    }
+    rc = validate_index(idx, err, errlen);
+    if (rc == BI_OK && !build_samples(idx)) rc = ENOMEM_RET(err, errlen);
+done:
+    fclose(f);
+    if (rc) {
+        bi_free(idx);
+        return rc;
+    }
+    *out = idx;
+    return BI_OK;
+}

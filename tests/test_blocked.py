@@ -1,0 +1,498 @@
+"""The blocked inverted index (algorithms/blocked, extension ``algorithms._blocked``).
+
+* Exactness: with no pruning, heap_factor 0 and query_cut >= the query's nnz every document
+  sharing a term with the query is scored, so the result must be the exact top-k — judged against
+  independent scipy brute force in float64, tie-aware on scores — on random-xs-sparse and on
+  1,000 wordnet-splade-tiny queries (raw arrays from $ANNSWEEP_SOURCE_DIR).
+* The C query against a small pure-Python re-implementation of the same query algorithm that
+  reuses the C-built blocks and summaries (``Index.blocks``), on random tiny inputs (Hypothesis).
+* Save/load, determinism, and every validation error path (an exception, never a crash).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from algorithms import _blocked
+from harness import configs, datasets
+from harness.metrics import knn_recall
+
+K = 10
+WORDNET_QUERIES = 1_000
+WORDNET_DOCS = 20_000  # the first 20k documents: an exhaustive search over all 117k takes too long here
+
+
+def build(m: sp.csr_matrix, **params) -> _blocked.Index:
+    m = sp.csr_matrix(m, dtype=np.float32)
+    return _blocked.Index.build(m.indptr.astype(np.int64), m.indices.astype(np.int32), m.data, m.shape[1], **params)
+
+
+def batch(index, q: sp.csr_matrix, k: int = K, **params):
+    q = sp.csr_matrix(q, dtype=np.float32)
+    return index.batch_search(q.indptr.astype(np.int64), q.indices.astype(np.int32), q.data, k, **params)
+
+
+def exhaustive(n_docs: int, pruning: str) -> dict:
+    """Build parameters under which nothing is pruned."""
+    if pruning == "fixed":
+        return {"pruning": "fixed", "n_postings": n_docs}
+    return {"pruning": "global", "n_postings": n_docs, "max_fraction": 1.0}
+
+
+def check_exact(train, test, ids, scores, k=K):
+    """Tie-aware exactness against scipy float64 brute force, and the returned scores."""
+    true = (sp.csr_matrix(test, dtype=np.float64) @ sp.csr_matrix(train, dtype=np.float64).T).toarray()
+    top = -np.sort(-true, axis=1)[:, :k]
+    got = np.take_along_axis(true, np.where(ids >= 0, ids, 0), 1)
+    got[ids < 0] = -np.inf
+    recall = knn_recall(-got, -top, k)
+    assert recall.min() == 1.0, f"{int((recall < 1).sum())} queries below recall 1"
+    for row in ids:
+        assert len(set(row.tolist())) == k
+    np.testing.assert_allclose(scores, got, rtol=1e-5, atol=1e-6)
+    assert (np.diff(scores, axis=1) <= 0).all(), "results are not sorted by score"
+
+
+# --- exactness --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def xs(tmp_path_factory):
+    path = datasets.prepare("random-xs-sparse", tmp_path_factory.mktemp("xs"), progress=False)
+    return datasets.open_dataset(path)
+
+
+EXHAUSTIVE_QUERY = {"query_cut": 1_000, "heap_factor": 0.0}
+
+
+@pytest.mark.parametrize("pruning", ["fixed", "global"])
+def test_exhaustive_setting_is_exact_on_random_xs(xs, pruning):
+    train, test = xs.train, xs.test
+    index = build(train, centroid_fraction=0.02, max_block_size=64, **exhaustive(train.shape[0], pruning))
+    assert index.info()["n_postings_total"] == train.nnz  # nothing pruned
+    ids, scores = batch(index, test, **EXHAUSTIVE_QUERY)  # the fastest kernel (AVX2 where available)
+    check_exact(train, test, ids, scores)
+    # the portable kernel, and single queries, on a part of the queries
+    part = test[:200]
+    index.force_scalar(True)
+    ids_s, scores_s = batch(index, part, **EXHAUSTIVE_QUERY)
+    check_exact(train, part, ids_s, scores_s)
+    np.testing.assert_array_equal(ids_s, ids[:200])
+    index.force_scalar(False)
+    for i in range(0, 200, 20):
+        row = part[i]
+        one, one_scores = index.search(row.indices, row.data, K, **EXHAUSTIVE_QUERY)
+        np.testing.assert_array_equal(one, ids[i])
+        np.testing.assert_array_equal(one_scores, scores[i])
+
+
+def test_float16_weights_are_close_on_random_xs(xs):
+    """float16 weights: scores within ~1e-3 relative, so near-ties may swap; recall stays ~1."""
+    train, test = xs.train, xs.test[:200]
+    index = build(train, centroid_fraction=0.02, max_block_size=64, value_type="f16",
+                  **exhaustive(train.shape[0], "fixed"))
+    true = (sp.csr_matrix(test, dtype=np.float64) @ sp.csr_matrix(train, dtype=np.float64).T).toarray()
+    for scalar in (False, True):
+        index.force_scalar(scalar)
+        ids, scores = batch(index, test, **EXHAUSTIVE_QUERY)
+        got = np.take_along_axis(true, ids, 1)
+        np.testing.assert_allclose(scores, got, rtol=2e-3)
+        assert knn_recall(-got, xs.distances[:200], K).mean() > 0.99
+
+
+def wordnet_dir() -> Path:
+    folder = Path(os.environ.get("ANNSWEEP_SOURCE_DIR", "datasets/sources")) / "wordnet-splade-tiny"
+    if not (folder / "q_indptr.npy").is_file():
+        pytest.skip(f"wordnet-splade-tiny raw arrays not found in {folder} (set ANNSWEEP_SOURCE_DIR)")
+    return folder
+
+
+def load_wordnet_csr(folder: Path, prefix: str, rows: int) -> sp.csr_matrix:
+    indptr = np.load(folder / f"{prefix}_indptr.npy")[: rows + 1]
+    nnz = int(indptr[-1])
+    indices = np.load(folder / f"{prefix}_indices.npy", mmap_mode="r")[:nnz].astype(np.int32)
+    data = np.load(folder / f"{prefix}_data.npy", mmap_mode="r")[:nnz].astype(np.float32)
+    return sp.csr_matrix((data, indices, indptr.astype(np.int64)), shape=(rows, 30_522))
+
+
+def test_exhaustive_setting_is_exact_on_wordnet():
+    folder = wordnet_dir()
+    train = load_wordnet_csr(folder, "doc", WORDNET_DOCS)
+    test = load_wordnet_csr(folder, "q", WORDNET_QUERIES)
+    index = build(train, centroid_fraction=0.02, max_block_size=32, **exhaustive(train.shape[0], "global"))
+    ids, scores = batch(index, test, **EXHAUSTIVE_QUERY)
+    check_exact(train, test, ids, scores)
+
+
+# --- the C query against a Python re-implementation on the C-built blocks ----------------------------
+
+
+def reference_search(index, terms, values, k, query_cut, heap_factor):
+    """The query algorithm of blocked_index.c in Python, on the index's own blocks and summaries.
+
+    Summary scores are accumulated in float32 in the same order as the C code (query terms
+    ascending; each term's contribution q * (min + step * code)), so they are bit-identical.
+    Document scores are exact here because the tests use dyadic weights.
+    """
+    f32 = np.float32
+    q = {int(t): f32(v) for t, v in zip(terms, values, strict=True)}
+    order = sorted(range(len(terms)), key=lambda i: (-float(values[i]), int(terms[i])))
+    cut = [int(terms[i]) for i in order[:query_cut]]
+    candidates = []  # (score, seq, docs)
+    for t in cut:
+        blocks = index.blocks(t)
+        offsets, sum_off = blocks["block_offsets"], blocks["summary_offsets"]
+        for b in range(len(offsets) - 1):
+            acc = f32(0.0)
+            lo, hi = sum_off[b], sum_off[b + 1]
+            for u, code in zip(blocks["summary_terms"][lo:hi], blocks["summary_codes"][lo:hi], strict=True):
+                qv = q.get(int(u), f32(0.0))
+                if qv != 0:
+                    dequant = f32(blocks["summary_min"][b] + f32(blocks["summary_step"][b] * f32(code)))
+                    acc = f32(acc + f32(qv * dequant))
+            docs = blocks["doc_ids"][offsets[b] : offsets[b + 1]]
+            candidates.append((acc, len(candidates), docs))
+    candidates.sort(key=lambda c: (-float(c[0]), c[1]))
+    seen: set[int] = set()
+    top: list[tuple[float, int]] = []  # (score, id), best first
+    for score, _, docs in candidates:
+        if len(top) == k and heap_factor > 0 and score < f32(heap_factor) * f32(top[-1][0]):
+            break
+        for d in docs.tolist():
+            if d in seen:
+                continue
+            seen.add(d)
+            dt, dv = index.doc(d)
+            s = sum(float(q.get(int(t), 0.0)) * float(v) for t, v in zip(dt, dv, strict=True))
+            top.append((s, d))
+            top.sort(key=lambda x: (-x[0], x[1]))
+            del top[k:]
+    ids = [d for _, d in top] + [-1] * (k - len(top))
+    return np.array(ids, dtype=np.int64), np.array([s for s, _ in top], dtype=np.float64)
+
+
+@st.composite
+def tiny_problem(draw):
+    n_docs = draw(st.integers(1, 40))
+    dim = draw(st.integers(1, 24))
+    weight = st.integers(-2, 16).map(lambda x: x / 4)  # dyadic: float32 sums are exact
+    rows = []
+    for _ in range(n_docs):
+        terms = sorted(draw(st.sets(st.integers(0, dim - 1), max_size=min(dim, 10))))
+        rows.append((terms, [draw(weight) for _ in terms]))
+    q_terms = sorted(draw(st.sets(st.integers(0, dim - 1), max_size=min(dim, 8))))
+    q_values = [draw(st.integers(-2, 8).map(lambda x: x / 2)) for _ in q_terms]
+    build_params = {
+        "pruning": draw(st.sampled_from(["fixed", "global"])),
+        "n_postings": draw(st.integers(1, 12)),
+        "max_fraction": draw(st.sampled_from([1.0, 1.5, 3.0])),
+        "centroid_fraction": draw(st.sampled_from([0.1, 0.3, 0.5, 1.0])),
+        "summary_energy": draw(st.sampled_from([0.2, 0.4, 0.7, 1.0])),
+        "min_cluster_size": draw(st.integers(0, 3)),
+        "doc_cut": draw(st.integers(0, 4)),
+        "max_block_size": draw(st.sampled_from([0, 1, 2, 3])),
+        "seed": draw(st.integers(0, 2**64 - 1)),
+    }
+    query_params = {
+        "k": draw(st.integers(1, 6)),
+        "query_cut": draw(st.integers(1, 6)),
+        "heap_factor": draw(st.sampled_from([0.0, 0.25, 0.5, 0.8, 0.9, 1.0, 1.3])),
+    }
+    return n_docs, dim, rows, (q_terms, q_values), build_params, query_params
+
+
+def csr_of(rows, dim) -> sp.csr_matrix:
+    indptr = np.cumsum([0] + [len(t) for t, _ in rows]).astype(np.int64)
+    indices = np.array([t for ts, _ in rows for t in ts], dtype=np.int32)
+    data = np.array([v for _, vs in rows for v in vs], dtype=np.float32)
+    return sp.csr_matrix((data, indices, indptr), shape=(len(rows), dim))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiny_problem())
+def test_c_search_matches_python_reference(problem):
+    n_docs, dim, rows, (q_terms, q_values), build_params, qp = problem
+    m = csr_of(rows, dim)
+    index = _blocked.Index.build(m.indptr, m.indices, m.data, dim, **build_params)
+    terms = np.array(q_terms, dtype=np.int32)
+    values = np.array(q_values, dtype=np.float32)
+    want_ids, want_scores = reference_search(index, terms, values, **qp)
+    for scalar in (False, True):
+        index.force_scalar(scalar)
+        ids, scores = index.search(terms, values, qp["k"], query_cut=qp["query_cut"], heap_factor=qp["heap_factor"])
+        np.testing.assert_array_equal(ids, want_ids)
+        found = ids >= 0
+        np.testing.assert_array_equal(scores[found], want_scores.astype(np.float32))
+        assert np.isnan(scores[~found]).all()
+    # the batch path answers the same (one row, and the row twice)
+    two = sp.vstack([csr_of([(q_terms, q_values)], dim)] * 2).tocsr()
+    bids, _ = index.batch_search(two.indptr.astype(np.int64), two.indices, two.data.astype(np.float32), qp["k"],
+                                 query_cut=qp["query_cut"], heap_factor=qp["heap_factor"])
+    np.testing.assert_array_equal(bids, np.stack([want_ids, want_ids]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(tiny_problem())
+def test_blocks_partition_each_pruned_list(problem):
+    """Every pruned list's blocks hold distinct documents that contain the term; summaries are valid."""
+    n_docs, dim, rows, _, build_params, _ = problem
+    m = csr_of(rows, dim)
+    index = _blocked.Index.build(m.indptr, m.indices, m.data, dim, **build_params)
+    csc = m.tocsc()
+    total = 0
+    for t in range(dim):
+        b = index.blocks(t)
+        docs = b["doc_ids"]
+        total += len(docs)
+        has_t = set(csc.indices[csc.indptr[t] : csc.indptr[t + 1]].tolist())
+        assert set(docs.tolist()) <= has_t and len(set(docs.tolist())) == len(docs)
+        sizes = np.diff(b["block_offsets"])
+        assert (sizes > 0).all()
+        if build_params["max_block_size"]:
+            assert sizes.max(initial=0) <= build_params["max_block_size"]
+        if build_params["pruning"] == "fixed":
+            assert len(docs) == min(len(has_t), build_params["n_postings"])
+        for j in range(len(sizes)):
+            lo, hi = b["summary_offsets"][j], b["summary_offsets"][j + 1]
+            assert hi > lo
+            assert (np.diff(b["summary_terms"][lo:hi]) > 0).all()
+    assert total == index.info()["n_postings_total"]
+
+
+# --- save / load, determinism ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small():
+    rng = np.random.default_rng(5)
+    train = sp.random(3_000, 400, density=0.03, format="csr", dtype=np.float32, random_state=rng)
+    test = sp.random(50, 400, density=0.03, format="csr", dtype=np.float32, random_state=rng)
+    return train, test
+
+
+def test_save_load_roundtrip(small, tmp_path):
+    train, test = small
+    index = build(train, n_postings=100, centroid_fraction=0.2, max_block_size=8, value_type="f16")
+    path = tmp_path / "index.blk"
+    index.save(path)
+    loaded = _blocked.Index.load(path)
+    assert loaded.info() == index.info()
+    for qp in ({"query_cut": 3, "heap_factor": 0.9}, {"query_cut": 20, "heap_factor": 0.0}):
+        a, sa = batch(index, test, **qp)
+        b, sb = batch(loaded, test, **qp)
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(sa, sb)
+    for t in (0, 17, 399):
+        for key, value in index.blocks(t).items():
+            np.testing.assert_array_equal(value, loaded.blocks(t)[key])
+
+
+def test_load_rejects_damaged_files(small, tmp_path):
+    index = build(small[0], n_postings=100)
+    path = tmp_path / "index.blk"
+    index.save(path)
+    raw = path.read_bytes()
+    with pytest.raises(OSError):
+        _blocked.Index.load(tmp_path / "missing.blk")
+    cases = {
+        "magic": b"XXXXXXXX" + raw[8:],
+        "truncated": raw[: len(raw) // 2],
+        "extra": raw + b"\0",
+        "empty": b"",
+        "version": raw[:8] + (99).to_bytes(4, "little") + raw[12:],
+        "flipped": raw[:-100] + bytes([raw[-100] ^ 0xFF]) + raw[-99:],
+        "huge-size": raw[:16] + (2**62).to_bytes(8, "little") + raw[24:],
+    }
+    for name, data in cases.items():
+        bad = tmp_path / f"{name}.blk"
+        bad.write_bytes(data)
+        with pytest.raises(ValueError):
+            _blocked.Index.load(bad)
+
+
+def test_build_is_deterministic_for_a_seed(small):
+    train, test = small
+    a = build(train, n_postings=150, seed=7, max_block_size=4)
+    b = build(train, n_postings=150, seed=7, max_block_size=4)
+    c = build(train, n_postings=150, seed=8, max_block_size=4)
+    differs = False
+    for t in range(0, 400, 7):
+        ba, bb, bc = a.blocks(t), b.blocks(t), c.blocks(t)
+        for key in ba:
+            np.testing.assert_array_equal(ba[key], bb[key])
+        differs |= not np.array_equal(ba["doc_ids"], bc["doc_ids"])
+    assert differs, "another seed should give other blocks"
+    np.testing.assert_array_equal(batch(a, test, query_cut=5)[0], batch(b, test, query_cut=5)[0])
+
+
+def test_pruning_keeps_the_largest_entries(small):
+    train = small[0]
+    csc = train.tocsc()
+    fixed = build(train, pruning="fixed", n_postings=20)
+    for t in range(0, 400, 13):
+        col = csc.data[csc.indptr[t] : csc.indptr[t + 1]]
+        kept = fixed.blocks(t)["doc_ids"]
+        assert len(kept) == min(20, len(col))
+        weights = np.asarray(train[kept, t].todense()).ravel()
+        if len(col) > 20:
+            assert weights.min() >= np.sort(col)[-20]
+    # global: about n_postings per non-empty list in all, none longer than max_fraction * n_postings
+    glob = build(train, pruning="global", n_postings=20, max_fraction=1.5)
+    lengths = [len(glob.blocks(t)["doc_ids"]) for t in range(400)]
+    assert max(lengths) <= 30
+    assert sum(lengths) <= 20 * sum(1 for t in range(400) if csc.indptr[t + 1] > csc.indptr[t])
+
+
+# --- validation: every error is a Python exception ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_index():
+    m = sp.csr_matrix(np.array([[1, 0, 2, 0], [0, 3, 0, 1], [1, 1, 1, 1]], dtype=np.float32))
+    return m, _blocked.Index.build(m.indptr.astype(np.int64), m.indices, m.data, 4)
+
+
+def test_build_validation(tiny_index):
+    m = tiny_index[0]
+    ip, ix, dx = m.indptr.astype(np.int64), m.indices.astype(np.int32), m.data.astype(np.float32)
+    B = _blocked.Index.build
+    type_errors = [
+        ((ip, ix.astype(np.int64), dx, 4), {}),          # indices int64
+        ((ip, ix, dx.astype(np.float64), 4), {}),        # data float64
+        ((ip.astype(np.float64), ix, dx, 4), {}),        # indptr float
+        ((ip, ix.tolist(), dx, 4), {}),                  # not a buffer
+        ((ip, ix, dx, 4), {"seed": 1.5}),
+        ((ip, ix, dx, 4), {"n_postings": "10"}),
+        ((ip, ix, dx, 4), {"no_such_param": 1}),
+    ]
+    for args, kwargs in type_errors:
+        with pytest.raises(TypeError):
+            B(*args, **kwargs)
+    big_endian = ix.astype(">i4")
+    value_errors = [
+        ((ip, ix[::2], dx[::2], 4), {}),                                  # non-contiguous / lengths
+        ((ip, np.ascontiguousarray(np.stack([ix, ix]))[:, :], dx, 4), {}),  # 2-D
+        ((ip, ix, dx[:-1], 4), {}),                                       # lengths differ
+        ((ip[:-1], ix, dx, 4), {}),                                       # indptr[-1] != nnz
+        ((np.array([1, 2, 4, 8], np.int64), ix, dx, 4), {}),              # indptr[0] != 0
+        ((np.array([0, 5, 3, 8], np.int64), ix, dx, 4), {}),              # indptr decreasing
+        ((np.array([0, -1, 4, 8], np.int64), ix, dx, 4), {}),             # negative
+        ((np.zeros(0, np.int64), ix[:0], dx[:0], 4), {}),                 # empty indptr
+        ((ip, np.array([2, 0, 1, 3, 0, 1, 2, 3], np.int32), dx, 4), {}),  # unsorted
+        ((ip, np.array([0, 2, 1, 1, 0, 1, 2, 3], np.int32), dx, 4), {}),  # duplicate
+        ((ip, np.array([0, 2, 1, 3, 0, 1, 2, 4], np.int32), dx, 4), {}),  # term >= dim
+        ((ip, np.array([0, 2, 1, 3, -1, 1, 2, 3], np.int32), dx, 4), {}), # negative term
+        ((ip, ix, np.where(np.arange(8) == 3, np.nan, dx).astype(np.float32), 4), {}),
+        ((ip, ix, np.where(np.arange(8) == 3, np.inf, dx).astype(np.float32), 4), {}),
+        ((ip, ix, dx, 0), {}),
+        ((ip, ix, dx, 65_537), {}),
+        ((ip, ix, dx, 4), {"n_postings": 0}),
+        ((ip, ix, dx, 4), {"max_fraction": 0.0}),
+        ((ip, ix, dx, 4), {"max_fraction": float("nan")}),
+        ((ip, ix, dx, 4), {"centroid_fraction": 0.0}),
+        ((ip, ix, dx, 4), {"centroid_fraction": 1.5}),
+        ((ip, ix, dx, 4), {"summary_energy": 0.0}),
+        ((ip, ix, dx, 4), {"summary_energy": 2.0}),
+        ((ip, ix, dx, 4), {"min_cluster_size": -1}),
+        ((ip, ix, dx, 4), {"doc_cut": -1}),
+        ((ip, ix, dx, 4), {"max_block_size": -1}),
+        ((ip, ix, dx, 4), {"seed": -1}),
+        ((ip, ix, dx, 4), {"pruning": "none"}),
+        ((ip, ix, dx, 4), {"value_type": "f64"}),
+        ((ip, ix, (dx * 1e5).astype(np.float32), 4), {"value_type": "f16"}),  # float16 overflow
+    ]
+    for args, kwargs in value_errors:
+        with pytest.raises(ValueError):
+            B(*args, **kwargs)
+    with pytest.raises(TypeError):
+        B(ip, big_endian, dx, 4)
+    with pytest.raises(TypeError):
+        _blocked.Index()
+
+
+def test_search_validation(tiny_index):
+    _, index = tiny_index
+    t, v = np.array([0, 2], np.int32), np.array([1.0, 2.0], np.float32)
+    assert index.search(t, v, 2)[0].tolist() == [0, 2]
+    for bad_k in (0, -1):
+        with pytest.raises(ValueError):
+            index.search(t, v, bad_k)
+    for kwargs in ({"query_cut": 0}, {"heap_factor": -0.1}, {"heap_factor": float("nan")},
+                   {"heap_factor": float("inf")}):
+        with pytest.raises(ValueError):
+            index.search(t, v, 2, **kwargs)
+    value_errors = [
+        (np.array([2, 0], np.int32), v),          # unsorted
+        (np.array([2, 2], np.int32), v),          # duplicate
+        (np.array([0, 4], np.int32), v),          # out of range
+        (np.array([-1, 2], np.int32), v),
+        (t, np.array([1.0, np.nan], np.float32)),
+        (t, np.array([np.inf, 1.0], np.float32)),
+        (t, v[:1]),                               # lengths differ
+        (np.array([0, 1, 2, 3], np.int32)[::2], v),  # non-contiguous
+    ]
+    for terms, values in value_errors:
+        with pytest.raises(ValueError):
+            index.search(terms, values, 2)
+    for terms, values in ((t.astype(np.int64), v), (t, v.astype(np.float64)), ([0, 2], v)):
+        with pytest.raises(TypeError):
+            index.search(terms, values, 2)
+    # batch: the same checks on CSR queries
+    qp, qx, qd = np.array([0, 2], np.int64), t, v
+    with pytest.raises(ValueError):
+        index.batch_search(qp, np.array([2, 0], np.int32), qd, 2)
+    with pytest.raises(ValueError):
+        index.batch_search(np.array([0, 3], np.int64), qx, qd, 2)
+    with pytest.raises(ValueError):
+        index.batch_search(qp, qx, qd, 0)
+    with pytest.raises(TypeError):
+        index.batch_search(qp, qx, qd.astype(np.float16), 2)
+    # empty queries and an empty batch are fine
+    ids, scores = index.search(t[:0], v[:0], 3)
+    assert ids.tolist() == [-1, -1, -1] and np.isnan(scores).all()
+    ids, _ = index.batch_search(np.zeros(1, np.int64), qx[:0], qd[:0], 3)
+    assert ids.shape == (0, 3)
+    # k larger than the collection: padded
+    ids, _ = index.search(np.array([0, 1, 2, 3], np.int32), np.ones(4, np.float32), 5, query_cut=4, heap_factor=0)
+    assert sorted(ids[:3].tolist()) == [0, 1, 2] and ids[3:].tolist() == [-1, -1]
+    # introspection arguments
+    for bad in (-1, 4):
+        with pytest.raises(ValueError):
+            index.blocks(bad)
+    for bad in (-1, 3):
+        with pytest.raises(ValueError):
+            index.doc(bad)
+
+
+# --- the adapter ---------------------------------------------------------------------------------
+
+
+def test_adapter(xs):
+    cls = configs.load_adapter_class("blocked")
+    with pytest.raises(ValueError):
+        cls("euclidean")
+    with pytest.raises(ValueError):
+        cls("ip", n_posting=10)
+    algo = cls("ip", n_postings=300, centroid_fraction=0.2, max_block_size=8)
+    algo.fit(xs)
+    with pytest.raises(ValueError):
+        algo.set_query_params(query_cut=0)
+    with pytest.raises(ValueError):
+        algo.set_query_params(beam=3)
+    algo.set_query_params(query_cut=8, heap_factor=0.8)
+    test = xs.test[:100]
+    b = algo.batch_query(test, K)
+    single = np.stack([algo.query(test[i], K) for i in range(test.shape[0])])
+    np.testing.assert_array_equal(b, single)
+    recall = knn_recall(datasets.distances_of(xs.train, test, b, "ip"), xs.distances[:100], K)
+    assert recall.mean() > 0.8
+    metrics = algo.extra_metrics()
+    assert metrics["docs_scored"] > 0 and metrics["blocks_visited"] > 0
+    assert algo.index_size_bytes() > 0
