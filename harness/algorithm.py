@@ -23,6 +23,19 @@ if TYPE_CHECKING:
 
     from harness.datasets import Dataset
 
+def positive_int(adapter: str, name: str, value: Any) -> int:
+    """``value`` as an int ≥ 1, or a ValueError naming the adapter and parameter."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{adapter}: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def normalize_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (float32), for angular distance via inner product."""
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return (x / np.maximum(norms, 1e-30)).astype(np.float32, copy=False)
+
+
 # Kinds of input an adapter may accept (``Algorithm.accepts``).
 DENSE = "dense"
 SPARSE = "sparse"

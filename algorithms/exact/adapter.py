@@ -27,15 +27,11 @@ import faiss
 import numpy as np
 import scipy.sparse as sp
 
-from harness.algorithm import DENSE, SPARSE, Algorithm
+from harness.algorithm import DENSE, SPARSE, Algorithm, normalize_rows
 
 NAME = "exact"
 _BLOCK_FLOATS = 1 << 20  # 4 MiB of float32 scores per block of sparse queries (stays in cache)
 
-
-def _normalise(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return (x / np.maximum(norms, 1e-30)).astype(np.float32, copy=False)
 
 
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -82,7 +78,7 @@ class Exact(Algorithm):
             return
         x = np.ascontiguousarray(train, dtype=np.float32)
         if self.metric == "angular":
-            x = _normalise(x)
+            x = normalize_rows(x)
         self._index = faiss.IndexFlatL2(self._d) if self.metric == "euclidean" else faiss.IndexFlatIP(self._d)
         self._index.add(x)
         self._train_csc = None
@@ -100,7 +96,7 @@ class Exact(Algorithm):
             raise RuntimeError(f"{NAME}: query() called before fit()")
         q = np.ascontiguousarray(np.asarray(vector, dtype=np.float32).reshape(1, -1))
         if self.metric == "angular":
-            q = _normalise(q)
+            q = normalize_rows(q)
         ids = self._index.search(q, k)[1][0]
         return ids[ids >= 0].astype(np.int64, copy=False)
 
@@ -111,7 +107,7 @@ class Exact(Algorithm):
             raise RuntimeError(f"{NAME}: batch_query() called before fit()")
         q = np.ascontiguousarray(queries, dtype=np.float32)
         if self.metric == "angular":
-            q = _normalise(q)
+            q = normalize_rows(q)
         return self._index.search(q, k)[1].astype(np.int64, copy=False)  # faiss pads with -1
 
     def _sparse_scores(self, terms: np.ndarray, weights: np.ndarray, out: np.ndarray) -> None:

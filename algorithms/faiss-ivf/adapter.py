@@ -30,37 +30,20 @@ from typing import Any, ClassVar
 import faiss
 import numpy as np
 
-from harness.algorithm import DENSE, Algorithm
+from algorithms.faiss_size import serialized_size
+from harness.algorithm import DENSE, Algorithm, normalize_rows, positive_int
 
 NAME = "faiss-ivf"
 MAX_TRAIN = 100_000
 SEED = 1234
 
 
+
+
+
+
 def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{NAME}: {name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _normalise(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return (x / np.maximum(norms, 1e-30)).astype(np.float32, copy=False)
-
-
-def _serialized_size(index: faiss.Index) -> int:
-    """Bytes that ``faiss.write_index`` would produce, counted without keeping them."""
-    total = 0
-
-    def count(buf: bytes) -> int:
-        nonlocal total
-        total += len(buf)
-        return len(buf)
-
-    writer = faiss.PyCallbackIOWriter(count)
-    faiss.write_index(index, writer)
-    del writer  # flushes the last chunk
-    return total
+    return positive_int(NAME, name, value)
 
 
 class FaissIVF(Algorithm):
@@ -122,7 +105,7 @@ class FaissIVF(Algorithm):
         if self.m is not None and n < (1 << self.nbits):
             raise ValueError(f"{NAME}: nbits={self.nbits} needs at least {1 << self.nbits} train points, got {n}")
         if self.metric == "angular":
-            x = _normalise(x)
+            x = normalize_rows(x)
         if self.metric == "euclidean":
             quantizer, faiss_metric = faiss.IndexFlatL2(d), faiss.METRIC_L2
         else:
@@ -178,7 +161,7 @@ class FaissIVF(Algorithm):
         if self._index is None:
             raise RuntimeError(f"{NAME}: query called before fit()")
         q = np.ascontiguousarray(q, dtype=np.float32)
-        return _normalise(q) if self.metric == "angular" else q
+        return normalize_rows(q) if self.metric == "angular" else q
 
     def query(self, vector: np.ndarray, k: int) -> np.ndarray:
         q = self._prep(np.asarray(vector).reshape(1, -1))
@@ -193,7 +176,7 @@ class FaissIVF(Algorithm):
 
     # --- optional facts -----------------------------------------------------
     def index_size_bytes(self) -> int | None:
-        return _serialized_size(self._index) if self._index is not None else None
+        return serialized_size(self._index) if self._index is not None else None
 
     def extra_metrics(self) -> dict[str, float]:
         """Average distance computations per query since the last ``set_query_params``.

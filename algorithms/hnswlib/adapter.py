@@ -18,17 +18,17 @@ from typing import Any, ClassVar
 import hnswlib
 import numpy as np
 
-from harness.algorithm import DENSE, Algorithm
+from harness.algorithm import DENSE, Algorithm, positive_int
 
 NAME = "hnswlib"
 _SPACES = {"euclidean": "l2", "angular": "cosine", "ip": "ip"}
 _SEED = 100
 
 
+
+
 def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{NAME}: {name} must be a positive integer, got {value!r}")
-    return int(value)
+    return positive_int(NAME, name, value)
 
 
 class Hnswlib(Algorithm):
