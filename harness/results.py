@@ -92,8 +92,8 @@ RUN_COLUMNS = [
     "dataset", "k", "algorithm", "build", "mode", "status", "recall", "qps", "query_params", "build_params",
     "build_time_s", "index_size_bytes", "rss_delta_bytes", "uss_delta_bytes", "best_time_s", "repeat_times_s",
     "repeat_spread", "latency_p50_us", "latency_p95_us", "latency_p99_us", "latency_p999_us", "cpu_ratio",
-    "other_threads_cpu_s", "active_threads", "num_threads", "affinity", "single_thread_ok", "extra_metrics",
-    "error", "file",
+    "other_threads_cpu_s", "contention_s", "active_threads", "num_threads", "affinity", "single_thread_ok",
+    "extra_metrics", "error", "file",
 ]
 
 

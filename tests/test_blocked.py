@@ -25,8 +25,12 @@ from harness import configs, datasets
 from harness.metrics import knn_recall
 
 K = 10
-WORDNET_QUERIES = 1_000
+# Under `make sanitize` (ASan + UBSan, -O1) the same tests run on fewer queries.
+SANITIZED = bool(getattr(_blocked, "SANITIZED", 0))
+XS_QUERIES = 100 if SANITIZED else 1_000
+WORDNET_QUERIES = 100 if SANITIZED else 1_000
 WORDNET_DOCS = 20_000  # the first 20k documents: an exhaustive search over all 117k takes too long here
+EXAMPLES = 60 if SANITIZED else 300
 
 
 def build(m: sp.csr_matrix, **params) -> _blocked.Index:
@@ -74,7 +78,7 @@ EXHAUSTIVE_QUERY = {"query_cut": 1_000, "heap_factor": 0.0}
 
 @pytest.mark.parametrize("pruning", ["fixed", "global"])
 def test_exhaustive_setting_is_exact_on_random_xs(xs, pruning):
-    train, test = xs.train, xs.test
+    train, test = xs.train, xs.test[:XS_QUERIES]
     index = build(train, centroid_fraction=0.02, max_block_size=64, **exhaustive(train.shape[0], pruning))
     assert index.info()["n_postings_total"] == train.nnz  # nothing pruned
     ids, scores = batch(index, test, **EXHAUSTIVE_QUERY)  # the fastest kernel (AVX2 where available)
@@ -86,7 +90,7 @@ def test_exhaustive_setting_is_exact_on_random_xs(xs, pruning):
     check_exact(train, part, ids_s, scores_s)
     np.testing.assert_array_equal(ids_s, ids[:200])
     index.force_scalar(False)
-    for i in range(0, 200, 20):
+    for i in range(0, part.shape[0], 20):
         row = part[i]
         one, one_scores = index.search(row.indices, row.data, K, **EXHAUSTIVE_QUERY)
         np.testing.assert_array_equal(one, ids[i])
@@ -95,7 +99,7 @@ def test_exhaustive_setting_is_exact_on_random_xs(xs, pruning):
 
 def test_float16_weights_are_close_on_random_xs(xs):
     """float16 weights: scores within ~1e-3 relative, so near-ties may swap; recall stays ~1."""
-    train, test = xs.train, xs.test[:200]
+    train, test = xs.train, xs.test[: min(200, XS_QUERIES)]
     index = build(train, centroid_fraction=0.02, max_block_size=64, value_type="f16",
                   **exhaustive(train.shape[0], "fixed"))
     true = (sp.csr_matrix(test, dtype=np.float64) @ sp.csr_matrix(train, dtype=np.float64).T).toarray()
@@ -104,7 +108,7 @@ def test_float16_weights_are_close_on_random_xs(xs):
         ids, scores = batch(index, test, **EXHAUSTIVE_QUERY)
         got = np.take_along_axis(true, ids, 1)
         np.testing.assert_allclose(scores, got, rtol=2e-3)
-        assert knn_recall(-got, xs.distances[:200], K).mean() > 0.99
+        assert knn_recall(-got, xs.distances[: test.shape[0]], K).mean() > 0.99
 
 
 def wordnet_dir() -> Path:
@@ -215,7 +219,7 @@ def csr_of(rows, dim) -> sp.csr_matrix:
     return sp.csr_matrix((data, indices, indptr), shape=(len(rows), dim))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tiny_problem())
 def test_c_search_matches_python_reference(problem):
     n_docs, dim, rows, (q_terms, q_values), build_params, qp = problem
@@ -238,7 +242,7 @@ def test_c_search_matches_python_reference(problem):
     np.testing.assert_array_equal(bids, np.stack([want_ids, want_ids]))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=EXAMPLES // 3, deadline=None)
 @given(tiny_problem())
 def test_blocks_partition_each_pruned_list(problem):
     """Every pruned list's blocks hold distinct documents that contain the term; summaries are valid."""
@@ -487,11 +491,11 @@ def test_adapter(xs):
     with pytest.raises(ValueError):
         algo.set_query_params(beam=3)
     algo.set_query_params(query_cut=8, heap_factor=0.8)
-    test = xs.test[:100]
+    test = xs.test[:20] if SANITIZED else xs.test[:100]
     b = algo.batch_query(test, K)
     single = np.stack([algo.query(test[i], K) for i in range(test.shape[0])])
     np.testing.assert_array_equal(b, single)
-    recall = knn_recall(datasets.distances_of(xs.train, test, b, "ip"), xs.distances[:100], K)
+    recall = knn_recall(datasets.distances_of(xs.train, test, b, "ip"), xs.distances[: test.shape[0]], K)
     assert recall.mean() > 0.8
     metrics = algo.extra_metrics()
     assert metrics["docs_scored"] > 0 and metrics["blocks_visited"] > 0

@@ -86,8 +86,28 @@ def test_extra_threads_are_caught(tmp_path, small_dense):
     busy = frame.loc["busy-threads"]
     assert busy["cpu_ratio"] <= 1.05  # pinned: the threads share one core...
     assert busy["other_threads_cpu_s"] > 0.1  # ...but the proof sees their CPU time
+    assert busy["contention_s"] > 0.1  # (threads that ended: their CPU counts as contention)
     assert not busy["single_thread_ok"]
     assert frame.loc["brute"]["single_thread_ok"]
+
+
+def test_threads_taking_turns_pass_and_competing_threads_are_flagged(tmp_path, small_dense):
+    """A hand-off to one pool thread is sequential; a pool working beside the caller is not.
+
+    Both stay pinned (CPU/wall <= 1) and keep their threads alive, and both spend
+    most CPU off the calling thread: only the run-queue wait tells them apart.
+    """
+    opts = options(tmp_path, runs=2, modes=("batch",))
+    runner.run_sweep(["handoff", "competing-pool"], str(small_dense), opts)
+    frame = results.load(tmp_path / "results").set_index("algorithm")
+    handoff, competing = frame.loc["handoff"], frame.loc["competing-pool"]
+    for row in (handoff, competing):
+        assert row["status"] == "ok", row["error"]
+        assert row["cpu_ratio"] <= 1.05
+        assert row["other_threads_cpu_s"] > 0.5 * row["best_time_s"]
+    assert handoff["single_thread_ok"], handoff["contention_s"]
+    assert competing["contention_s"] > 0.3 * competing["best_time_s"], competing["contention_s"]
+    assert not competing["single_thread_ok"]
 
 
 def test_killed_sweep_leaves_no_partial_result_and_resumes(tmp_path, small_dense):
