@@ -48,7 +48,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from algorithms import _blocked
-from harness.algorithm import SPARSE, Algorithm
+from harness.algorithm import SPARSE, Algorithm, positive_int
 
 NAME = "blocked"
 
@@ -114,12 +114,11 @@ class Blocked(Algorithm):
         if unknown:
             raise ValueError(f"{NAME}: unknown query parameter(s) {unknown} (known: {sorted(QUERY_DEFAULTS)})")
         query = {**QUERY_DEFAULTS, **params}
-        qc, hf = query["query_cut"], query["heap_factor"]
-        if isinstance(qc, bool) or not isinstance(qc, int | np.integer) or qc < 1:
-            raise ValueError(f"{NAME}: query_cut must be an integer >= 1, got {qc!r}")
+        qc = positive_int(NAME, "query_cut", query["query_cut"])
+        hf = query["heap_factor"]
         if isinstance(hf, bool) or not isinstance(hf, int | float | np.integer | np.floating) or not hf >= 0:
             raise ValueError(f"{NAME}: heap_factor must be a number >= 0, got {hf!r}")
-        self._query = {"query_cut": int(qc), "heap_factor": float(hf)}
+        self._query = {"query_cut": qc, "heap_factor": float(hf)}
         super().set_query_params(**self._query)
         if self._index is not None:
             self._index.stats(reset=True)

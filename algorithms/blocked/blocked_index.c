@@ -471,19 +471,26 @@ typedef struct {
     float *smax;        /* dim */
     uint32_t *sepoch;   /* dim */
     uint32_t epoch;
-    struct sv *sv;
-    size_t sv_cap;
+    struct sv *sv, *sv2;
+    size_t sv_cap, sv2_cap;
     /* summary entries of one list: (term, block, code) */
     struct se *se;
     size_t se_cap;
-    int32_t *sterms_tmp;
+    int32_t *sterms_tmp, *sterms_tmp2;
     size_t sterms_tmp_cap;
 } build_ctx;
 
-static int cmp_i32(const void *a, const void *b)
+/* Sorts n term ids (< 65,536) ascending: LSD radix sort, two passes of 8 bits, through tmp. */
+static void sort_terms(int32_t *a, int32_t *tmp, int64_t n)
 {
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    return (x > y) - (x < y);
+    int64_t count[257];
+    for (int shift = 0; shift < 16; shift += 8) {
+        int32_t *src = shift ? tmp : a, *dst = shift ? a : tmp;
+        memset(count, 0, sizeof count);
+        for (int64_t i = 0; i < n; i++) count[((src[i] >> shift) & 0xff) + 1]++;
+        for (int b = 0; b < 256; b++) count[b + 1] += count[b];
+        for (int64_t i = 0; i < n; i++) dst[count[(src[i] >> shift) & 0xff]++] = src[i];
+    }
 }
 
 /* Output of the build, grown list by list. */
@@ -503,64 +510,61 @@ typedef struct {
     int64_t n_sentries;
 } build_out;
 
-static int cmp_sv_term(const void *a, const void *b)
+static int cmp_sv_desc(const void *a, const void *b)
 {
-    int32_t x = ((const struct sv *)a)->t, y = ((const struct sv *)b)->t;
-    return (x > y) - (x < y);
+    const struct sv *x = a, *y = b;
+    if (x->v > y->v) return -1;
+    if (x->v < y->v) return 1;
+    return (x->t > y->t) - (x->t < y->t);
 }
 
 /* Selects the largest entries of sv[0..n) holding `energy` of their total mass, as the reference's
- * energy-preserving summary (entries by decreasing weight, take while the running sum is below
- * energy * total, including the entry that reaches it).  Moves them to sv[0..result).  Ties at
- * the threshold: smaller term first.  Expected linear time (quickselect on partial sums). */
-static size_t energy_select(struct sv *sv, size_t n, double energy, uint64_t *rng)
+ * energy-preserving summary: entries by decreasing weight (ties: smaller term first), taken while
+ * the running sum is below energy * total, including the entry that reaches it.  Moves them to
+ * sv[0..result).  Linear time: a histogram of the masses over 256 value buckets finds the bucket
+ * where the running sum crosses the target; only that bucket's entries are sorted.  `tmp` holds
+ * n entries. */
+static size_t energy_select(struct sv *sv, size_t n, double energy, struct sv *tmp)
 {
-    double total = 0;
-    for (size_t i = 0; i < n; i++) total += fabs((double)sv[i].v);
     if (energy >= 1.0 || n <= 1) return n;
-    double need = energy * total; /* mass still to take */
-    size_t lo = 0, hi = n;        /* sv[0..lo) taken; candidates sv[lo..hi) */
-    while (hi > lo) {
-        float pivot = sv[lo + rand_below(rng, hi - lo)].v;
-        size_t lt = lo, i = lo, gt = hi;
-        while (i < gt) {
-            struct sv x = sv[i];
-            if (x.v > pivot) {
-                sv[i] = sv[lt];
-                sv[lt] = x;
-                lt++;
-                i++;
-            } else if (x.v < pivot) {
-                gt--;
-                sv[i] = sv[gt];
-                sv[gt] = x;
-            } else {
-                i++;
-            }
-        }
-        double above = 0;
-        for (size_t j = lo; j < lt; j++) above += fabs((double)sv[j].v);
-        if (above >= need && lt > lo) {
-            /* the answer lies among the larger ones (taking all of them would overshoot or hit) */
-            hi = lt;
-            continue;
-        }
-        /* take every larger entry, then equal ones (smaller term first) until the mass is reached */
-        need -= above;
-        size_t eq_n = gt - lt;
-        /* sort the equal run by term (usually tiny) */
-        if (eq_n > 1) qsort(sv + lt, eq_n, sizeof(struct sv), cmp_sv_term);
-        size_t take = 0;
-        while (take < eq_n) {
-            need -= fabs((double)sv[lt + take].v);
-            take++;
-            if (need <= 0) break;
-        }
-        if (need <= 0 || take < eq_n) return lt + take;
-        lo = gt;
-        if (lo >= hi) return lo;
+    enum { NB = 256 };
+    double total = 0;
+    float mx = sv[0].v;
+    for (size_t i = 0; i < n; i++) {
+        total += fabs((double)sv[i].v);
+        mx = sv[i].v > mx ? sv[i].v : mx;
     }
-    return lo;
+    double need = energy * total;
+    size_t w = 0;
+    if (!(mx > 0)) { /* no positive weight: sort everything */
+        qsort(sv, n, sizeof(struct sv), cmp_sv_desc);
+    } else {
+        double mass[NB];
+        memset(mass, 0, sizeof mass);
+        float scale = (float)NB / mx;
+#define BUCKET(v) ((v) > 0 ? ((int)((v) * scale) < NB ? (int)((v) * scale) : NB - 1) : 0)
+        for (size_t i = 0; i < n; i++) mass[BUCKET(sv[i].v)] += fabs((double)sv[i].v);
+        int cut = NB - 1; /* the bucket where the running sum (from the top) reaches `need` */
+        double above = 0;
+        for (; cut > 0; cut--) {
+            if (above + mass[cut] >= need) break;
+            above += mass[cut];
+        }
+        size_t nc = 0;
+        for (size_t i = 0; i < n; i++) {
+            int bk = BUCKET(sv[i].v);
+            if (bk > cut) sv[w++] = sv[i]; /* w <= i: in-place compaction */
+            else if (bk == cut) tmp[nc++] = sv[i];
+        }
+#undef BUCKET
+        need -= above;
+        qsort(tmp, nc, sizeof(struct sv), cmp_sv_desc);
+        memcpy(sv + w, tmp, nc * sizeof(struct sv));
+        n = w + nc;
+    }
+    /* sv[w..n) is in decreasing order: take while the mass is not reached (inclusive) */
+    while (w < n && need > 0) need -= fabs((double)sv[w++].v);
+    return w ? w : 1;
 }
 
 /* One-pass random k-means of docs[0..n) (ascending ids) into at most nc clusters: nc distinct
@@ -806,7 +810,8 @@ static int build_list(build_ctx *cx, const bi_build_params *p, int64_t term, con
         }
         for (size_t i = 0; i < nsv; i++) cx->sv[i].v = cx->smax[cx->sv[i].t];
         /* energy-preserving truncation, then 8-bit quantization: value = min + step * code */
-        size_t keep = nsv ? energy_select(cx->sv, nsv, p->summary_energy, &rng) : 0;
+        if (!grow((void **)&cx->sv2, &cx->sv2_cap, nsv, sizeof(struct sv))) return ENOMEM_RET(err, errlen);
+        size_t keep = nsv ? energy_select(cx->sv, nsv, p->summary_energy, cx->sv2) : 0;
         float mn = 0, mx = 0;
         for (size_t i = 0; i < keep; i++) {
             float v = cx->sv[i].v;
@@ -833,8 +838,14 @@ static int build_list(build_ctx *cx, const bi_build_params *p, int64_t term, con
     /* 6. invert the summaries: distinct terms ascending, each with its (block, code) entries in block
      *    order (a stable counting sort by term of the block-ordered entries) */
     int64_t nt = 0;
-    if (!grow((void **)&cx->sterms_tmp, &cx->sterms_tmp_cap, n_se, sizeof(int32_t)))
+    size_t tcap = cx->sterms_tmp_cap;
+    if (!grow((void **)&cx->sterms_tmp, &cx->sterms_tmp_cap, n_se + 1, sizeof(int32_t)))
         return ENOMEM_RET(err, errlen);
+    if (tcap != cx->sterms_tmp_cap || !cx->sterms_tmp2) {
+        int32_t *t2 = realloc(cx->sterms_tmp2, cx->sterms_tmp_cap * sizeof(int32_t));
+        if (!t2) return ENOMEM_RET(err, errlen);
+        cx->sterms_tmp2 = t2;
+    }
     for (size_t i = 0; i < n_se; i++) {
         int32_t u = cx->se[i].t;
         if (cx->slot[u] < 0) {
@@ -842,10 +853,11 @@ static int build_list(build_ctx *cx, const bi_build_params *p, int64_t term, con
             cx->sterms_tmp[nt++] = u;
         }
     }
-    qsort(cx->sterms_tmp, (size_t)nt, sizeof(int32_t), cmp_i32);
+    sort_terms(cx->sterms_tmp, cx->sterms_tmp2, nt);
+    size_t stcap = out->sterm_cap;
     if (!grow((void **)&out->sterm, &out->sterm_cap, (size_t)(out->n_sterms + nt), sizeof(uint16_t)))
         return ENOMEM_RET(err, errlen);
-    {
+    if (stcap != out->sterm_cap || !out->sterm_entries) { /* sterm_entries follows sterm's capacity */
         int64_t *e = realloc(out->sterm_entries, (out->sterm_cap + 1) * sizeof(int64_t));
         if (!e) return ENOMEM_RET(err, errlen);
         out->sterm_entries = e;
@@ -907,8 +919,10 @@ static void build_ctx_free(build_ctx *cx)
     free(cx->smax);
     free(cx->sepoch);
     free(cx->sv);
+    free(cx->sv2);
     free(cx->se);
     free(cx->sterms_tmp);
+    free(cx->sterms_tmp2);
 }
 
 /* Each document's doc_cut largest entries (all when doc_cut is 0 or the row is shorter); ties:
