@@ -12,15 +12,21 @@ K       ?= 10
 RUNS    ?= 3
 ARGS    ?=
 
-.PHONY: install run test sanitize datasets results clean help
+THRESHOLD ?= 0.9
+
+.PHONY: install run test sanitize datasets results plot leaderboard report report-check clean help
 
 help:
-	@echo "make run [ALGO=a,b] [DATASET=$(DATASET)] [K=10] [RUNS=3] [ARGS=...]   sweep and print a table"
+	@echo "make run [ALGO=a,b] [DATASET=$(DATASET)] [K=10] [RUNS=3] [ARGS=...]   sweep, print a table, write plots/"
 	@echo "make test                                                           the test suite"
 	@echo "make sanitize                                                       blocked-index tests under ASan+UBSan"
 	@echo "make install                                                        create .venv and install annsweep"
 	@echo "make datasets                                                       list datasets"
 	@echo "make results                                                        summary of stored results"
+	@echo "make plot [DATASET=name]                                           figures into plots/ (default: every dataset)"
+	@echo "make leaderboard [THRESHOLD=0.9]                                   best QPS at recall >= THRESHOLD"
+	@echo "make report                                                        figures + leaderboard + plots/index.html"
+	@echo "make report-check                                                  the report opened in headless Chromium"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +36,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The report is written even when a build failed (the failure is in it); make still fails then.
 run: $(STAMP)
-	$(BIN)/annsweep run --dataset $(DATASET) $(if $(ALGO),--algorithm $(ALGO)) --k $(K) --runs $(RUNS) $(ARGS)
+	$(BIN)/annsweep run --dataset $(DATASET) $(if $(ALGO),--algorithm $(ALGO)) --k $(K) --runs $(RUNS) $(ARGS); \
+	status=$$?; $(BIN)/annsweep report --threshold $(THRESHOLD) || exit 1; exit $$status
 
 test: $(STAMP)
 	$(BIN)/ruff check harness algorithms tests benchmarks
@@ -56,6 +64,19 @@ datasets: $(STAMP)
 
 results: $(STAMP)
 	$(BIN)/annsweep results show
+
+plot: $(STAMP)
+	$(BIN)/annsweep plot $(if $(filter command line,$(origin DATASET)),--dataset $(DATASET))
+
+leaderboard: $(STAMP)
+	$(BIN)/annsweep leaderboard --threshold $(THRESHOLD)
+
+report: $(STAMP)
+	$(BIN)/annsweep report --threshold $(THRESHOLD)
+
+# Needs Debian's `chromium`: screenshot in plots/report.png, fails unless every figure loaded.
+report-check: $(STAMP)
+	$(BIN)/annsweep report --threshold $(THRESHOLD) --check
 
 clean:
 	rm -rf $(VENV) build *.egg-info

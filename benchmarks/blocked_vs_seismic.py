@@ -32,6 +32,8 @@ def best_above(frame: pd.DataFrame, algorithm: str, threshold: float) -> pd.Seri
 def report(frame: pd.DataFrame, dataset: str) -> None:
     frame = frame[(frame["status"] == "ok") & (frame["mode"] == "batch")]
     print(f"\n=== {dataset} (batch mode, k=10) ===")
+    flagged = frame[~frame["single_thread_ok"].astype(bool)]
+    print(f"runs flagged by the single-thread proof: {len(flagged)} of {len(frame)}")
     for threshold in THRESHOLDS:
         best = {a: best_above(frame, a, threshold) for a in ALGORITHMS}
         parts = []
@@ -54,7 +56,7 @@ def report(frame: pd.DataFrame, dataset: str) -> None:
     table = frame[frame["algorithm"].isin(["blocked", "seismic"])].copy()
     table["query"] = table["query_params"].map(lambda p: " ".join(f"{k}={v}" for k, v in json.loads(p).items()))
     table = table.sort_values(["algorithm", "build", "recall"])
-    print(table[["algorithm", "build", "query", "recall", "qps", "cpu_ratio"]]
+    print(table[["algorithm", "build", "query", "recall", "qps", "cpu_ratio", "contention_s", "single_thread_ok"]]
           .to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 

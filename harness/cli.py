@@ -1,4 +1,4 @@
-"""Command line: ``annsweep run | datasets | algorithms | results``."""
+"""Command line: ``annsweep run | datasets | algorithms | results | plot | leaderboard | report``."""
 
 from __future__ import annotations
 
@@ -47,6 +47,33 @@ def main(argv: list[str] | None = None) -> int:
     show = res_sub.add_parser("show", help="summary per algorithm: best QPS above a recall threshold")
     show.add_argument("--dataset")
     show.add_argument("--threshold", type=float, default=0.9)
+
+    def add_selection(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--dataset", "-d", help="only this dataset (default: every dataset with results)")
+        p.add_argument("--k", type=int, help="only results for this k")
+        p.add_argument("--mode", choices=["single", "batch"], help="only this mode (default: both, apart)")
+        p.add_argument("--output-dir", "-o", help="where to write (default: $ANNSWEEP_PLOTS_DIR or plots/)")
+
+    from harness.metrics import RUN_METRICS
+
+    plot = sub.add_parser("plot", help="figures: a Pareto frontier per algorithm (PNG and SVG)")
+    add_selection(plot)
+    plot.add_argument("--x", choices=list(RUN_METRICS), help="x metric (default: recall, four standard figures)")
+    plot.add_argument("--y", choices=list(RUN_METRICS), help="y metric (default: qps, build_time, index_size, p99)")
+    plot.add_argument("--raw", action="store_true", help="also draw every run, faint")
+    plot.add_argument("--x-scale", choices=["linear", "logit"], help="logit spreads out the high-recall end")
+
+    board = sub.add_parser("leaderboard", help="best QPS at recall >= threshold: table, CSV, Markdown, bars")
+    add_selection(board)
+    board.add_argument("--threshold", type=float, default=0.9)
+
+    rep = sub.add_parser("report", help="figures, leaderboard and a static plots/index.html")
+    add_selection(rep)
+    rep.add_argument("--threshold", type=float, default=0.9)
+    rep.add_argument("--raw", action="store_true", help="also draw every run, faint")
+    rep.add_argument("--x-scale", choices=["linear", "logit"])
+    rep.add_argument("--check", action="store_true",
+                     help="open the report in headless Chromium, screenshot it, fail unless every figure loaded")
 
     args = parser.parse_args(argv)
     # `annsweep results export | head` should end quietly, as other Unix tools do.
@@ -135,12 +162,73 @@ def cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def _selected(args: argparse.Namespace) -> tuple[pd.DataFrame, Path]:
+    """The stored runs the plot/leaderboard/report options select, and the output folder."""
+    from harness import plots, results
+
+    frame = results.load(dataset=args.dataset)
+    if args.k is not None:
+        frame = frame[frame["k"] == args.k]
+    if args.mode is not None:
+        frame = frame[frame["mode"] == args.mode]
+    if (frame["status"] == "ok").sum() == 0:
+        where = results.results_dir() / (args.dataset or "")
+        raise ValueError(f"no successful runs under {where}"
+                         + (f" for k={args.k}" if args.k else "") + (f" in {args.mode} mode" if args.mode else "")
+                         + " (run `annsweep run` first)")
+    return frame, Path(args.output_dir) if args.output_dir else plots.plots_dir()
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from harness import plots
+
+    frame, out_dir = _selected(args)
+    pairs = [(args.x or "recall", args.y)] if args.y else None
+    if args.x and not args.y:
+        pairs = [(args.x, y) for _, y in plots.STANDARD_FIGURES if y != args.x]
+    figures = plots.plot_dataset(frame, out_dir, pairs=pairs, raw=args.raw, x_scale=args.x_scale)
+    for fig in figures:
+        print(" ".join(str(p) for p in fig.paths))
+    if not figures:
+        print("nothing to plot: no run has both metrics", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from harness import leaderboard
+
+    frame, out_dir = _selected(args)
+    board = leaderboard.leaderboard(frame, args.threshold)
+    print(_table(board.drop(columns=["contention_s"])))
+    written = leaderboard.write(board, out_dir, args.threshold)
+    print("\nwritten: " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness import report
+
+    frame, out_dir = _selected(args)
+    page = report.write_report(frame, out_dir, args.threshold, raw=args.raw, x_scale=args.x_scale)
+    print(f"report: {page}")
+    if args.check:
+        view = report.check_in_browser(page, screenshot=out_dir / "report.png")
+        print(f"chromium: {view.images_loaded} of {view.images_total} figures loaded, {view.tables} tables, "
+              f"{view.table_rows} table rows; screenshot {view.screenshot}")
+        if view.images_total <= 0 or view.images_loaded != view.images_total or view.tables == 0:
+            print("annsweep: error: the report did not render completely", file=sys.stderr)
+            return 1
+    return 0
+
+
 def _table(frame: pd.DataFrame) -> str:
     with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 60):
         return frame.to_string(index=False, float_format=lambda v: f"{v:.4g}")
 
 
-COMMANDS = {"run": cmd_run, "datasets": cmd_datasets, "algorithms": cmd_algorithms, "results": cmd_results}
+COMMANDS = {"run": cmd_run, "datasets": cmd_datasets, "algorithms": cmd_algorithms, "results": cmd_results,
+            "plot": cmd_plot, "leaderboard": cmd_leaderboard, "report": cmd_report}
 
 if __name__ == "__main__":
     sys.exit(main())

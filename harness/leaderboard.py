@@ -1,0 +1,125 @@
+"""The leaderboard: per dataset, k and mode, each algorithm's best QPS at recall ≥ a threshold.
+
+Reads the results table only.  Written as a terminal table, CSV, Markdown and a bar chart.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness import plots
+from harness.metrics import RunMetric, run_metric
+
+GROUP = ["dataset", "k", "mode"]
+COLUMNS = [
+    "dataset", "k", "mode", "rank", "algorithm", "qps", "recall", "max_recall", "build", "query_params",
+    "build_time_s", "index_mib", "repeat_spread", "single_thread_ok", "cpu_ratio", "contention_s", "runs",
+]
+
+
+def best_point(runs: pd.DataFrame, threshold: float, quality: RunMetric, speed: RunMetric) -> pd.Series | None:
+    """The run with the best ``speed`` among those with ``quality`` ≥ threshold (None if there is none)."""
+    q, s = quality.values(runs), speed.values(runs)
+    above = runs[(q >= threshold) & s.notna()]
+    if above.empty:
+        return None
+    s = speed.values(above)
+    return above.loc[s.idxmax() if speed.higher_is_better else s.idxmin()]
+
+
+def leaderboard(frame: pd.DataFrame, threshold: float = 0.9, quality: str = "recall",
+                speed: str = "qps") -> pd.DataFrame:
+    """One row per (dataset, k, mode, algorithm), ranked by speed at quality ≥ threshold.
+
+    Algorithms without a run above the threshold are listed last with an empty
+    speed and their best quality (`max_recall`), so a missing entry is visible.
+    """
+    quality_metric, speed_metric = run_metric(quality), run_metric(speed)
+    ok = plots.ok_runs(frame)
+    rows = []
+    for (dataset, k, mode, algorithm), runs in ok.groupby(GROUP + ["algorithm"], sort=True):
+        best = best_point(runs, threshold, quality_metric, speed_metric)
+        row = {"dataset": dataset, "k": int(k), "mode": mode, "algorithm": algorithm, "runs": len(runs),
+               "max_recall": quality_metric.values(runs).max()}
+        if best is not None:
+            row.update({
+                "qps": _value(speed_metric, best), "recall": best["recall"],
+                "build": best["build"], "query_params": _params(best["query_params"]),
+                "build_time_s": best["build_time_s"],
+                "index_mib": _value(run_metric("index_size"), best),
+                "repeat_spread": best["repeat_spread"], "single_thread_ok": bool(best["single_thread_ok"]),
+                "cpu_ratio": best["cpu_ratio"], "contention_s": best.get("contention_s", np.nan),
+            })
+        rows.append(row)
+    board = pd.DataFrame(rows, columns=COLUMNS)
+    if board.empty:
+        return board
+    ascending = not speed_metric.higher_is_better
+    board = board.sort_values(GROUP + ["qps"], ascending=[True, True, True, ascending], na_position="last")
+    board["rank"] = board.groupby(GROUP)["qps"].rank(ascending=ascending, method="min")
+    board["rank"] = board["rank"].astype("Int64")
+    return board.reset_index(drop=True)
+
+
+def _value(metric: RunMetric, run: pd.Series) -> float:
+    return float(metric.values(run.to_frame().T).iloc[0])
+
+
+def _params(text: object) -> str:
+    try:
+        params = json.loads(text) if isinstance(text, str) else {}
+    except json.JSONDecodeError:
+        return str(text)
+    return " ".join(f"{k}={v}" for k, v in params.items())
+
+
+def to_markdown(board: pd.DataFrame, threshold: float) -> str:
+    """A Markdown document: one table per (dataset, k, mode)."""
+    parts = [f"# Leaderboard: best QPS at recall ≥ {threshold:g}\n"]
+    for (dataset, k, mode), group in board.groupby(GROUP, sort=True):
+        parts.append(f"\n## {dataset}, k={k}, {mode} mode\n")
+        shown = group.drop(columns=GROUP).copy()
+        parts.append(shown.to_markdown(index=False, floatfmt=".4g") + "\n")
+    return "".join(parts)
+
+
+def bar_chart(board: pd.DataFrame, out_dir: Path, threshold: float,
+              colors: dict[str, tuple] | None = None) -> list[Path]:
+    """One horizontal bar chart of best QPS per (dataset, k, mode); PNG and SVG."""
+    import matplotlib.pyplot as plt
+
+    colors = colors or plots.algorithm_colors(list(board["algorithm"].unique()))
+    written = []
+    for (dataset, k, mode), group in board.groupby(GROUP, sort=True):
+        group = group[group["qps"].notna()].sort_values("qps")
+        if group.empty:
+            continue
+        fig, ax = plt.subplots(figsize=(8, 1.2 + 0.45 * len(group)), layout="constrained")
+        ax.barh(group["algorithm"], group["qps"], color=[colors.get(a, "grey") for a in group["algorithm"]])
+        for i, (qps, recall) in enumerate(zip(group["qps"], group["recall"], strict=True)):
+            ax.annotate(f" {qps:,.0f} (recall {recall:.3f})", (qps, i), va="center", fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlabel(f"Queries per second at recall@{k} ≥ {threshold:g} (1/s)")
+        ax.set_title(f"{dataset} · k={k} · {mode} mode", fontsize=10)
+        ax.margins(x=0.35)
+        stem = f"leaderboard_{dataset}_k{k}_{mode}"
+        paths = [out_dir / f"{stem}.{fmt}" for fmt in plots.FORMATS]
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for path in paths:
+            fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.extend(paths)
+    return written
+
+
+def write(board: pd.DataFrame, out_dir: Path, threshold: float) -> list[Path]:
+    """leaderboard.csv, leaderboard.md and the bar charts in ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv, md = out_dir / "leaderboard.csv", out_dir / "leaderboard.md"
+    board.to_csv(csv, index=False)
+    md.write_text(to_markdown(board, threshold))
+    return [csv, md, *bar_chart(board, out_dir, threshold)]

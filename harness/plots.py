@@ -1,0 +1,121 @@
+"""BigANN-style figures from stored results: one metric against another, a Pareto frontier per algorithm.
+
+Reads the results table only (``harness.results.load``); never writes into result files.
+Figures go to ``plots/`` as PNG and SVG, named ``<dataset>_k<k>_<mode>_<y>-vs-<x>``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from harness.metrics import RunMetric, pareto_frontier, run_metric  # noqa: E402
+
+# The figures `annsweep plot` draws when no --x/--y is given: (x, y), recall on x.
+STANDARD_FIGURES = [("recall", "qps"), ("recall", "build_time"), ("recall", "index_size"), ("recall", "p99")]
+FORMATS = ("png", "svg")
+# Recall 1.0 is infinitely far right on a logit axis: values are clipped this close to 0 and 1.
+LOGIT_CLIP = 1e-4
+
+
+@dataclass(frozen=True)
+class Figure:
+    dataset: str
+    k: int
+    mode: str
+    x: str
+    y: str
+    paths: tuple[Path, ...]
+
+
+def plots_dir() -> Path:
+    import os
+
+    return Path(os.environ.get("ANNSWEEP_PLOTS_DIR", "plots"))
+
+
+def algorithm_colors(algorithms: list[str]) -> dict[str, tuple]:
+    """One stable colour per algorithm name (sorted), shared by every figure of a report."""
+    cmap = plt.get_cmap("tab10" if len(algorithms) <= 10 else "tab20")
+    return {name: cmap(i % cmap.N) for i, name in enumerate(sorted(algorithms))}
+
+
+def machine_of(frame: pd.DataFrame) -> str:
+    """'CPU model, core N' from the runs' environment records ('various' when they differ)."""
+    seen = set()
+    for text in frame["environment"].dropna():
+        try:
+            env = json.loads(text) if isinstance(text, str) else {}
+        except json.JSONDecodeError:
+            continue
+        seen.add(f"{env.get('cpu_model', '?')}, core {env.get('core', '?')}")
+    return seen.pop() if len(seen) == 1 else ("various machines" if seen else "unknown machine")
+
+
+def ok_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["status"] == "ok"]
+
+
+def draw(frame: pd.DataFrame, x: RunMetric, y: RunMetric, *, title: str, k: int, colors: dict[str, tuple],
+         raw: bool = False, x_scale: str | None = None) -> plt.Figure | None:
+    """One figure: each algorithm's Pareto frontier of (x, y); None when no run has both values."""
+    xs, ys = x.values(frame), y.values(frame)
+    have = ~(xs.isna() | ys.isna())
+    if not have.any():
+        return None
+    fig, ax = plt.subplots(figsize=(8, 5.5), layout="constrained")
+    logit = x_scale == "logit"
+    for algorithm in sorted(frame.loc[have, "algorithm"].unique()):
+        mine = (frame["algorithm"] == algorithm) & have
+        px, py = xs[mine].to_numpy(), ys[mine].to_numpy()
+        if logit:
+            px = np.clip(px, LOGIT_CLIP, 1 - LOGIT_CLIP)
+        front = pareto_frontier(px, py, x.higher_is_better, y.higher_is_better)
+        color = colors.get(algorithm, "black")
+        if raw:
+            ax.scatter(px, py, color=color, alpha=0.2, s=12, linewidths=0)
+        ax.plot(px[front], py[front], "o-", color=color, label=algorithm, markersize=4, linewidth=1.5)
+    if x.reference is not None:
+        ax.axvline(x.reference, color="grey", linestyle="--", linewidth=1)
+    ax.set_xscale("logit" if logit else "log" if x.log_scale and x_scale != "linear" else "linear")
+    ax.set_yscale("log" if y.log_scale else "linear")
+    ax.set_xlabel(x.label.format(k=k))
+    ax.set_ylabel(y.label.format(k=k))
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def plot_dataset(frame: pd.DataFrame, out_dir: Path, *, pairs: list[tuple[str, str]] | None = None,
+                 raw: bool = False, x_scale: str | None = None,
+                 colors: dict[str, tuple] | None = None) -> list[Figure]:
+    """Every figure for every (dataset, k, mode) in ``frame``; returns what was written."""
+    pairs = pairs or STANDARD_FIGURES
+    metrics = [(run_metric(a), run_metric(b)) for a, b in pairs]
+    frame = ok_runs(frame)
+    colors = colors or algorithm_colors(list(frame["algorithm"].unique()))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for (dataset, k, mode), group in frame.groupby(["dataset", "k", "mode"], sort=True):
+        title = f"{dataset} · k={k} · {mode} mode\n{machine_of(group)}"
+        for x, y in metrics:
+            fig = draw(group, x, y, title=title, k=int(k), colors=colors, raw=raw, x_scale=x_scale)
+            if fig is None:  # e.g. p99 latency exists in single mode only
+                continue
+            stem = f"{dataset}_k{k}_{mode}_{y.name}-vs-{x.name}"
+            paths = tuple(out_dir / f"{stem}.{fmt}" for fmt in FORMATS)
+            for path in paths:
+                fig.savefig(path, dpi=110)
+            plt.close(fig)
+            written.append(Figure(dataset, int(k), mode, x.name, y.name, paths))
+    return written
