@@ -200,7 +200,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
     frame, out_dir = _selected(args)
     board = leaderboard.leaderboard(frame, args.threshold)
-    print(_table(board.drop(columns=["contention_s"])))
+    shown = board.drop(columns=["contention_s"])
+    shown["qps"] = shown["qps"].map(lambda v: f"{v:,.0f}" if pd.notna(v) else "")
+    print(_table(shown))
     written = leaderboard.write(board, out_dir, args.threshold)
     print("\nwritten: " + ", ".join(str(p) for p in written))
     return 0

@@ -83,6 +83,7 @@ def to_markdown(board: pd.DataFrame, threshold: float) -> str:
     for (dataset, k, mode), group in board.groupby(GROUP, sort=True):
         parts.append(f"\n## {dataset}, k={k}, {mode} mode\n")
         shown = group.drop(columns=GROUP).copy()
+        shown["qps"] = shown["qps"].map(lambda v: f"{v:,.0f}" if pd.notna(v) else "")
         parts.append(shown.to_markdown(index=False, floatfmt=".4g") + "\n")
     return "".join(parts)
 

@@ -72,7 +72,7 @@ def draw(frame: pd.DataFrame, x: RunMetric, y: RunMetric, *, title: str, k: int,
     have = ~(xs.isna() | ys.isna())
     if not have.any():
         return None
-    fig, ax = plt.subplots(figsize=(8, 5.5), layout="constrained")
+    fig, ax = plt.subplots(figsize=(9, 5.5), layout="constrained")
     logit = x_scale == "logit"
     for algorithm in sorted(frame.loc[have, "algorithm"].unique()):
         mine = (frame["algorithm"] == algorithm) & have
@@ -92,7 +92,7 @@ def draw(frame: pd.DataFrame, x: RunMetric, y: RunMetric, *, title: str, k: int,
     ax.set_ylabel(y.label.format(k=k))
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)  # never over the data
     return fig
 
 
