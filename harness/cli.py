@@ -200,9 +200,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
     frame, out_dir = _selected(args)
     board = leaderboard.leaderboard(frame, args.threshold)
-    shown = board.drop(columns=["contention_s"])
-    shown["qps"] = shown["qps"].map(lambda v: f"{v:,.0f}" if pd.notna(v) else "")
-    print(_table(shown))
+    print(_table(board.drop(columns=["contention_s"])))
     written = leaderboard.write(board, out_dir, args.threshold)
     print("\nwritten: " + ", ".join(str(p) for p in written))
     return 0
@@ -225,6 +223,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _table(frame: pd.DataFrame) -> str:
+    frame = frame.copy()
+    for column in frame.columns:  # QPS as whole numbers with thousands separators, not 1.8e+04
+        if str(column) == "qps" or str(column).startswith("qps@"):
+            frame[column] = frame[column].map(lambda v: f"{v:,.0f}" if pd.notna(v) and v != "" else "")
     with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 60):
         return frame.to_string(index=False, float_format=lambda v: f"{v:.4g}")
 
