@@ -13,7 +13,8 @@ Layout (sparse): ``train`` and ``test`` are groups holding a CSR matrix as
 ``indptr``/``indices``/``data`` with a ``shape`` attribute; ``type="sparse"``,
 ``distance="ip"``.  Optional text groups for text workloads:
 ``corpus/{ids,text}``, ``queries/{ids,text}`` (utf-8 variable-length
-strings, one per ``train``/``test`` row, in row order) and ``qrels``.
+strings, one per ``train``/``test`` row, in row order) and relevance
+judgements ``qrels/{query_ids,doc_ids,relevance}`` (one row per judged pair).
 
 ``distances`` always follow the ann-benchmarks rule *smaller is closer*:
 euclidean → L2 distance, angular → 1 − cosine, ip → −(inner product).
@@ -106,6 +107,7 @@ class Dataset:
         self.n_train = int(train_shape[0])
         self.has_ground_truth = "neighbors" in keys and "distances" in keys
         self.has_text = "corpus" in keys and "queries" in keys
+        self.has_qrels = "qrels" in keys
         self.attrs = {k: _decode(v) for k, v in attrs.items()}
 
     def __repr__(self) -> str:
@@ -140,6 +142,18 @@ class Dataset:
             if not isinstance(obj, h5py.Dataset) or obj.dtype.kind not in ("O", "S", "U"):
                 raise DatasetError(f"{self.path}: no string dataset {key!r} in the file")
             return list(obj.asstr()[()])
+
+    def qrels(self) -> dict[str, dict[str, int]]:
+        """Relevance judgements: query id → {document id: grade} (ids as in queries/ids, corpus/ids)."""
+        if not self.has_qrels:
+            raise DatasetError(f"{self.path}: no relevance judgements ('qrels') in the file")
+        with h5py.File(self.path, "r") as f:
+            g = f["qrels"]
+            columns = g["query_ids"].asstr()[()], g["doc_ids"].asstr()[()], g["relevance"][()]
+        judged: dict[str, dict[str, int]] = {}
+        for qid, did, grade in zip(*columns, strict=True):
+            judged.setdefault(qid, {})[did] = int(grade)
+        return judged
 
     def _read_ground_truth(self, key: str) -> np.ndarray:
         if not self.has_ground_truth:
@@ -273,6 +287,7 @@ def write_dataset(
     distances: np.ndarray | None = None,
     progress: bool = True,
     text: Mapping[str, Sequence[str]] | None = None,
+    qrels: Mapping[str, Mapping[str, int]] | None = None,
     **attrs: object,
 ) -> Path:
     """Write a dataset file atomically, computing exact ground truth if not given.
@@ -280,6 +295,8 @@ def write_dataset(
     ``text`` holds optional string datasets, one string per row:
     ``corpus/ids`` and ``corpus/text`` (train rows), ``queries/ids`` and
     ``queries/text`` (test rows), stored as utf-8 variable-length strings.
+    ``qrels`` (query id → {document id: grade}) are relevance judgements over
+    those ids, stored as one row per judged pair in the group ``qrels``.
     """
     path = Path(path)
     if distance not in DISTANCES:
@@ -296,6 +313,7 @@ def write_dataset(
             raise DatasetError(f"{path}: unknown text dataset {key!r} (allowed: {', '.join(TEXT_KEYS)})")
         if len(values) != rows:
             raise DatasetError(f"{path}: {key} has {len(values)} strings for {rows} rows")
+    qrel_rows = _qrel_rows(path, qrels, text) if qrels else None
     if neighbors is None or distances is None:
         neighbors, distances = compute_ground_truth(train, test, distance, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -322,10 +340,35 @@ def write_dataset(
             f.create_dataset("distances", data=np.asarray(distances, dtype=np.float32))
             for key, values in text.items():
                 f.create_dataset(key, data=np.array(values, dtype=object), dtype=h5py.string_dtype("utf-8"))
+            if qrel_rows is not None:
+                g = f.create_group("qrels")
+                for key, values in zip(("query_ids", "doc_ids"), qrel_rows[:2], strict=True):
+                    g.create_dataset(key, data=np.array(values, dtype=object), dtype=h5py.string_dtype("utf-8"))
+                g.create_dataset("relevance", data=np.asarray(qrel_rows[2], dtype=np.int32))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _qrel_rows(path: Path, qrels: Mapping[str, Mapping[str, int]],
+               text: Mapping[str, Sequence[str]]) -> tuple[list[str], list[str], list[int]]:
+    """Judgements as parallel columns, checked against the file's query and document ids."""
+    if "corpus/ids" not in text or "queries/ids" not in text:
+        raise DatasetError(f"{path}: qrels need corpus/ids and queries/ids to refer to")
+    doc_ids, query_ids = set(text["corpus/ids"]), set(text["queries/ids"])
+    q_col, d_col, grades = [], [], []
+    for qid in sorted(qrels):
+        if qid not in query_ids:
+            raise DatasetError(f"{path}: qrels name query {qid!r}, which is not among the queries")
+        for did, grade in sorted(qrels[qid].items()):
+            if did not in doc_ids:
+                raise DatasetError(f"{path}: qrels of query {qid!r} name document {did!r}, "
+                                   "which is not in the corpus")
+            q_col.append(qid)
+            d_col.append(did)
+            grades.append(int(grade))
+    return q_col, d_col, grades
 
 
 # --- registry: generated and source-built datasets ---------------------------------------------
@@ -339,6 +382,7 @@ class DatasetContents:
     test: Matrix
     attrs: dict[str, object] = field(default_factory=dict)  # extra file attrs (source, licence, seeds)
     text: dict[str, Sequence[str]] = field(default_factory=dict)  # e.g. {"corpus/ids": [...]}, see write_dataset
+    qrels: dict[str, dict[str, int]] = field(default_factory=dict)  # query id -> {doc id: grade}
 
 
 @dataclass(frozen=True)
@@ -382,6 +426,15 @@ def _wordnet_splade_tiny() -> DatasetContents:
 
     return sources.wordnet_splade_tiny(WORDNET_SPLADE_TINY.path())
 
+
+def _mnist() -> DatasetContents:
+    from harness import sources
+
+    return sources.mnist_784(MNIST.path())
+
+
+MNIST = SourceFiles("mnist", ("t10k-images-idx3-ubyte.gz",),
+                    "MNIST test images, LeCun, Cortes and Burges (yann.lecun.com/exdb/mnist)")
 
 WORDNET_SPLADE_TINY = SourceFiles(
     "wordnet-splade-tiny",
@@ -430,6 +483,14 @@ REGISTRY: dict[str, DatasetSpec] = {
             "ip",
             _wordnet_splade_tiny,
             WORDNET_SPLADE_TINY,
+        ),
+        DatasetSpec(
+            "mnist-784-euclidean",
+            "MNIST test images (10,000 x 784 pixels, 0-255): 9,000 base and 1,000 queries, seeded split",
+            "dense",
+            "euclidean",
+            _mnist,
+            MNIST,
         ),
     )
 }
@@ -488,7 +549,7 @@ def prepare(name: str, directory: str | Path | None = None, force: bool = False,
     attrs: dict[str, object] = {"source": "annsweep.synthetic", **contents.attrs}
     written = write_dataset(
         path, contents.train, contents.test, spec.distance, progress=progress, text=contents.text,
-        name=spec.name, description=spec.description, **attrs,
+        qrels=contents.qrels or None, name=spec.name, description=spec.description, **attrs,
     )
     if progress:
         print(f"prepared {name} in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
@@ -509,6 +570,8 @@ def open_dataset(
     text = str(name_or_path)
     if isinstance(name_or_path, Path) or Path(text).suffix in (".hdf5", ".h5") or os.sep in text or "/" in text:
         return Dataset(name_or_path)
+    if VIEW_SEPARATOR in text:
+        return matryoshka_view(text, directory, prepare_missing)
     path = dataset_path(text, directory)
     if path.is_file():
         return Dataset(path, name=text)
@@ -518,6 +581,59 @@ def open_dataset(
             f"{path}: dataset {spec.name!r} is not prepared (run: annsweep datasets prepare {spec.name})"
         )
     return Dataset(prepare(text, directory), name=text)
+
+
+# --- views: datasets derived from another by a transform --------------------------------------
+
+VIEW_SEPARATOR = "@d="
+
+
+def matryoshka_view(name: str, directory: str | Path | None = None, prepare_missing: bool = True) -> Dataset:
+    """``<base>@d=<n>``: the dense dataset ``base`` cut to its first n dimensions (rows renormalised
+    for angular and ip).
+
+    Matryoshka-trained embeddings keep most of their quality in a prefix of the
+    dimensions; this view lets a sweep show what a cut buys in speed and costs in
+    quality.  Its ground truth is exact in the cut space (so kNN recall still
+    measures the index), while the task metrics against the base's relevance
+    judgements (nDCG@10, ...) show the quality lost by the cut.  Stored as
+    ``<base>@d=<n>.hdf5`` beside the base and built once.
+    """
+    base_name, _, dims = name.partition(VIEW_SEPARATOR)
+    try:
+        d = int(dims)
+    except ValueError:
+        raise DatasetError(f"{name}: the dimension after {VIEW_SEPARATOR!r} must be an integer") from None
+    path = dataset_path(name, directory)
+    if path.is_file():
+        return Dataset(path, name=name)
+    base = open_dataset(base_name, directory, prepare_missing)
+    if base.kind != "dense":
+        raise DatasetError(f"{name}: a dimension cut needs a dense dataset; {base_name} is {base.kind}")
+    if not 1 <= d < base.dimension:
+        raise DatasetError(f"{name}: d must be between 1 and {base.dimension - 1} (the dimension of {base_name})")
+    if not prepare_missing:
+        raise DatasetError(f"{path}: view {name!r} is not prepared (open it once with preparation allowed)")
+    # Embeddings compared by angle or inner product are unit vectors: the cut ones are renormalised.
+    # Euclidean data (e.g. pixels) keep their raw prefix.
+    cut = [normalize(m[:, :d]) if base.distance != "euclidean" else np.ascontiguousarray(m[:, :d])
+           for m in (base.train, base.test)]
+    text = {key: base.strings(key) for key in TEXT_KEYS if _has_key(base.path, key)}
+    attrs = {k: v for k, v in base.attrs.items() if k not in ("type", "distance", "dimension", "point_type")}
+    attrs.update(name=name, view_of=base_name, dimension_cut=d,
+                 description=f"{base_name} cut to its first {d} of {base.dimension} dimensions")
+    return Dataset(write_dataset(path, cut[0], cut[1], base.distance, text=text,
+                                 qrels=base.qrels() if base.has_qrels else None, **attrs), name=name)
+
+
+def normalize(m: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(m, axis=1, keepdims=True)
+    return (m / np.where(norms > 0, norms, 1)).astype(np.float32)
+
+
+def _has_key(path: Path, key: str) -> bool:
+    with h5py.File(path, "r") as f:
+        return key in f
 
 
 def registry_status(directory: str | Path | None = None) -> list[tuple[DatasetSpec, bool]]:

@@ -3,7 +3,7 @@ metrics (axes and Pareto directions of the plots, columns of the leaderboard).""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +72,34 @@ def latency_percentiles(latencies_ns: np.ndarray) -> dict[str, float]:
     }
 
 
+# --- task metrics against relevance judgements --------------------------------------------------
+
+def task_measures(k: int) -> list[str]:
+    """The ir-measures names recorded for a run with k results per query (R@100 needs k >= 100)."""
+    return ["nDCG@10", "R@10", "RR@10"] + (["R@100"] if k >= 100 else [])
+
+
+def task_metrics(ids: np.ndarray, doc_ids: Sequence[str], query_ids: Sequence[str],
+                 qrels: Mapping[str, Mapping[str, int]], k: int) -> dict[str, float]:
+    """nDCG@10, R@10, MRR@10 (RR@10) and, for k >= 100, R@100 of a run, with ir-measures.
+
+    The run ranks each query's returned ids in the order the adapter returned them
+    (score k - rank); -1 (no result) is skipped.  Means are over the judged queries,
+    as trec_eval computes them; a judged query that returned nothing scores 0.
+    """
+    import ir_measures
+
+    measures = [ir_measures.parse_measure(name) for name in task_measures(k)]
+    run = {query_ids[q]: {doc_ids[d]: float(k - rank) for rank, d in enumerate(row) if d >= 0}
+           for q, row in enumerate(np.asarray(ids))}
+    judged = {qid: dict(docs) for qid, docs in qrels.items() if qid in run}
+    for qid in judged:  # trec_eval skips queries absent from the run; they count as 0 here
+        if not run[qid]:
+            run[qid] = {"__none__": 0.0}
+    values = ir_measures.calc_aggregate(measures, judged, run)
+    return {str(m): float(values.get(m, 0.0)) for m in measures}
+
+
 # --- the registry of run metrics: plot axes, Pareto directions, leaderboard columns -----------------
 
 @dataclass(frozen=True)
@@ -113,7 +141,10 @@ RUN_METRICS: dict[str, RunMetric] = {m.name: m for m in [
     RunMetric("p99", "p99 latency (µs)", _column("latency_p99_us"), False, log_scale=True),
     # Task metrics against relevance judgements, for datasets that carry qrels (a run column
     # named after the measure, as ir-measures spells it).
-    RunMetric("nDCG@10", "nDCG@10", _column("nDCG@10"), True),
+    RunMetric("nDCG@10", "nDCG@10 (qrels)", _column("nDCG@10"), True),
+    RunMetric("R@10", "Recall@10 of relevant documents (qrels)", _column("R@10"), True),
+    RunMetric("R@100", "Recall@100 of relevant documents (qrels)", _column("R@100"), True),
+    RunMetric("RR@10", "MRR@10 (qrels)", _column("RR@10"), True),
 ]}
 
 

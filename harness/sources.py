@@ -135,6 +135,7 @@ def wordnet_splade_tiny(folder: Path) -> DatasetContents:
         raise DatasetError(f"{folder / 'q_indptr.npy'}: {queries.shape[0]} queries, fewer than the sample of "
                            f"{WORDNET_QUERY_SAMPLE}")
     sample = wordnet_query_sample(queries.shape[0])
+    sampled_ids = [query_ids[i] for i in sample]
     return DatasetContents(
         train=docs,
         test=queries[sample],
@@ -142,7 +143,47 @@ def wordnet_splade_tiny(folder: Path) -> DatasetContents:
         text={
             "corpus/ids": doc_ids,
             "corpus/text": doc_texts,
-            "queries/ids": [query_ids[i] for i in sample],
+            "queries/ids": sampled_ids,
             "queries/text": [query_texts[i] for i in sample],
         },
+        qrels=wordnet_qrels(sampled_ids),
+    )
+
+
+def wordnet_qrels(query_ids: list[str]) -> dict[str, dict[str, int]]:
+    """Each example sentence (id ``<synset id>-<k>``) is relevant to its own synset only."""
+    return {qid: {qid.rsplit("-", 1)[0]: 1} for qid in query_ids}
+
+
+MNIST_SPLIT_SEED = 784
+MNIST_QUERIES = 1_000
+
+
+def read_idx_images(path: Path) -> np.ndarray:
+    """An IDX3 file (gzip): big-endian magic 2051, count, rows, cols, then uint8 pixels."""
+    try:
+        raw = gzip.open(path).read()
+    except (OSError, EOFError) as exc:
+        raise DatasetError(f"{path}: not a readable gzip file ({exc})") from exc
+    if len(raw) < 16:
+        raise DatasetError(f"{path}: {len(raw)} bytes, shorter than the 16-byte IDX header")
+    magic, n, rows, cols = np.frombuffer(raw[:16], dtype=">u4")
+    if magic != 2051:
+        raise DatasetError(f"{path}: magic number {magic}, expected 2051 (IDX3 unsigned-byte images)")
+    if len(raw) != 16 + int(n) * int(rows) * int(cols):
+        raise DatasetError(f"{path}: {len(raw) - 16} pixel bytes, expected {n} x {rows} x {cols}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(int(n), int(rows) * int(cols))
+
+
+def mnist_784(folder: Path) -> DatasetContents:
+    """``mnist-784-euclidean``: the 10,000 MNIST test images as raw 0-255 pixels (as in ann-benchmarks),
+    split by a seeded permutation into 9,000 base vectors and 1,000 queries."""
+    images = read_idx_images(folder / "t10k-images-idx3-ubyte.gz").astype(np.float32)
+    order = np.random.default_rng(MNIST_SPLIT_SEED).permutation(images.shape[0])
+    test, train = order[:MNIST_QUERIES], np.sort(order[MNIST_QUERIES:])
+    return DatasetContents(
+        train=images[train], test=images[np.sort(test)],
+        attrs={"source": "MNIST t10k-images-idx3-ubyte.gz (LeCun, Cortes, Burges)",
+               "split": f"np.random.default_rng({MNIST_SPLIT_SEED}).permutation(10000): first "
+                        f"{MNIST_QUERIES} (sorted) are queries, the rest (sorted) base"},
     )

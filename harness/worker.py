@@ -37,9 +37,11 @@ if __name__ == "__main__":
     _job = json.loads(open(sys.argv[1]).read())
     pin(int(_job["core"]))
 
+import functools  # noqa: E402
 import gc  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -231,6 +233,11 @@ def main(job_path: str) -> int:
     train, test = dataset.train, dataset.test
     true_distances = dataset.distances
     rows = [test[i] for i in range(test.shape[0])]  # sliced once, outside timing
+    # Datasets with relevance judgements also get task metrics (nDCG@10, ...), after timing.
+    task = None
+    if dataset.has_qrels:
+        task = functools.partial(metrics.task_metrics, doc_ids=dataset.strings("corpus/ids"),
+                                 query_ids=dataset.strings("queries/ids"), qrels=dataset.qrels(), k=k)
     base_attrs = {
         "format_version": results.FORMAT_VERSION, "algorithm": name, "dataset": job["dataset"], "k": k,
         "build_params": job["build"], "build_slug": job["build_slug"], "runs": runs, "status": "running",
@@ -261,7 +268,7 @@ def main(job_path: str) -> int:
                 algo.set_query_params(**params)
                 for mode in job["modes"]:
                     record_run(runs_group, f"{index:03d}-{mode}", algo, name, mode, params, rows, test, train,
-                               true_distances, dataset, k, runs, core)
+                               true_distances, dataset, k, runs, core, task)
                     out.flush()
             results.write_attrs(out, {"status": "ok", "error": ""})
         except BaseException as exc:  # recorded, then the runner sees a failed run
@@ -277,7 +284,7 @@ def main(job_path: str) -> int:
 
 def record_run(group: h5py.Group, key: str, algo: Any, name: str, mode: str, params: dict, rows: list,
                test: Any, train: Any, true_distances: np.ndarray, dataset: Dataset, k: int, runs: int,
-               core: int) -> None:
+               core: int, task: Callable[[np.ndarray], dict[str, float]] | None = None) -> None:
     walls, all_latencies, best = [], [], None
     with PhaseMonitor() as monitor:
         for _ in range(runs):
@@ -307,13 +314,16 @@ def record_run(group: h5py.Group, key: str, algo: Any, name: str, mode: str, par
         "active_threads": proof.active_threads, "num_threads": proof.num_threads,
         "affinity": proof.affinity, "single_thread_ok": proof.ok(core), "extra_metrics": extra,
     }
+    if task is not None:
+        attrs.update(task(ids))
     if all_latencies:
         lat = np.stack(all_latencies)
         g.create_dataset("latencies_ns", data=lat)
         attrs.update(metrics.latency_percentiles(lat[best_index]))
     results.write_attrs(g, attrs)
     flag = "" if proof.ok(core) else f"  NOT SINGLE-THREADED ({proof.describe()})"
-    print(f"  {mode:6s} {json.dumps(params, sort_keys=True)}: recall@{k}={recall.mean():.4f} "
+    quality = "".join(f" {m}={attrs[m]:.4f}" for m in metrics.task_measures(k) if m in attrs)
+    print(f"  {mode:6s} {json.dumps(params, sort_keys=True)}: recall@{k}={recall.mean():.4f}{quality} "
           f"qps={attrs['qps']:.1f}{flag}", flush=True)
 
 

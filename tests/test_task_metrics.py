@@ -1,0 +1,95 @@
+"""Relevance judgements in dataset files, and the task metrics the runner records from them."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness import results, runner
+from harness.datasets import Dataset, DatasetError, write_dataset
+from harness.metrics import task_metrics
+
+FIXTURE_ALGORITHMS = Path(__file__).parent / "fixtures" / "algorithms"
+
+
+def ndcg_at_10(ranking: list[str], judged: dict[str, int]) -> float:
+    """Textbook nDCG@10 with linear gains (as trec_eval): sum rel/log2(rank+1) over the ideal order."""
+    dcg = sum(judged.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranking[:10]))
+    ideal = sorted(judged.values(), reverse=True)[:10]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def reciprocal_rank(ranking: list[str], judged: dict[str, int]) -> float:
+    return next((1 / (i + 1) for i, d in enumerate(ranking[:10]) if judged.get(d, 0) > 0), 0.0)
+
+
+@pytest.fixture
+def judged_dataset(tmp_path):
+    rng = np.random.default_rng(11)
+    train = rng.normal(size=(300, 8)).astype(np.float32)
+    test = rng.normal(size=(25, 8)).astype(np.float32)
+    doc_ids, query_ids = [f"doc-{i}" for i in range(300)], [f"q{i}" for i in range(25)]
+    qrels = {}
+    for q in range(20):  # queries 20..24 are not judged
+        picks = rng.choice(300, size=6, replace=False)
+        qrels[f"q{q}"] = {f"doc-{d}": int(g) for d, g in zip(picks, rng.integers(1, 4, 6), strict=True)}
+    path = write_dataset(tmp_path / "judged.hdf5", train, test, "euclidean", progress=False,
+                         text={"corpus/ids": doc_ids, "queries/ids": query_ids}, qrels=qrels)
+    return path, qrels
+
+
+def test_qrels_round_trip(judged_dataset):
+    path, qrels = judged_dataset
+    data = Dataset(path)
+    assert data.has_qrels and data.qrels() == qrels
+
+
+def test_qrels_must_name_known_ids(tmp_path):
+    train, test = np.eye(4, dtype=np.float32), np.eye(4, dtype=np.float32)[:2]
+    text = {"corpus/ids": list("abcd"), "queries/ids": ["x", "y"]}
+    with pytest.raises(DatasetError, match=r"bad\.hdf5.*document 'z'"):
+        write_dataset(tmp_path / "bad.hdf5", train, test, "euclidean", progress=False, text=text,
+                      qrels={"x": {"z": 1}})
+    with pytest.raises(DatasetError, match="query 'w'"):
+        write_dataset(tmp_path / "bad.hdf5", train, test, "euclidean", progress=False, text=text,
+                      qrels={"w": {"a": 1}})
+    assert not (tmp_path / "bad.hdf5").exists()
+
+
+def test_task_metrics_match_the_textbook_formulas(judged_dataset):
+    path, qrels = judged_dataset
+    data = Dataset(path)
+    rng = np.random.default_rng(5)
+    ids = np.stack([rng.permutation(300)[:10] for _ in range(25)])
+    # make some hits: put a judged document at a known rank for a few queries
+    for q in range(0, 20, 3):
+        ids[q, q % 10] = int(next(iter(qrels[f"q{q}"])).split("-")[1])
+        ids[q] = np.array(list(dict.fromkeys(ids[q].tolist())) + [-1] * 10)[:10]
+    ids[1] = -1  # a judged query that returned nothing counts as 0
+    got = task_metrics(ids, data.strings("corpus/ids"), data.strings("queries/ids"), qrels, k=10)
+    rankings = {f"q{q}": [f"doc-{d}" for d in ids[q] if d >= 0] for q in range(20)}
+    want_ndcg = np.mean([ndcg_at_10(rankings[q], qrels[q]) for q in qrels])
+    want_rr = np.mean([reciprocal_rank(rankings[q], qrels[q]) for q in qrels])
+    want_r10 = np.mean([sum(d in qrels[q] for d in rankings[q]) / len(qrels[q]) for q in qrels])
+    assert got["nDCG@10"] == pytest.approx(want_ndcg, abs=1e-4)
+    assert got["RR@10"] == pytest.approx(want_rr, abs=1e-4)
+    assert got["R@10"] == pytest.approx(want_r10, abs=1e-4)
+    assert want_ndcg > 0  # the planted hits count
+    assert "R@100" not in got
+
+
+def test_runner_records_task_metrics(judged_dataset, tmp_path):
+    path, qrels = judged_dataset
+    opts = runner.RunOptions(runs=1, timeout_s=60, results_root=tmp_path / "results",
+                             algorithms_root=FIXTURE_ALGORITHMS, modes=("batch",))
+    outcome = runner.run_sweep(["brute"], str(path), opts)[0]
+    assert outcome.status == "ok", outcome.error
+    row = results.load(tmp_path / "results").iloc[0]
+    data = Dataset(path)
+    exact = data.neighbors[:, :10]  # brute force returns the exact neighbours
+    rankings = {f"q{q}": [f"doc-{d}" for d in exact[q]] for q in range(20)}
+    assert row["nDCG@10"] == pytest.approx(np.mean([ndcg_at_10(rankings[q], qrels[q]) for q in qrels]), abs=1e-4)
+    assert row["RR@10"] == pytest.approx(np.mean([reciprocal_rank(rankings[q], qrels[q]) for q in qrels]),
+                                         abs=1e-4)
