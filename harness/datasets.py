@@ -24,6 +24,8 @@ in float64 so that near-ties are ordered by their true distance.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sys
 import time
@@ -392,6 +394,9 @@ class SourceFiles:
     folder: str
     files: tuple[str, ...]
     origin: str  # where the files come from, for error messages and ``datasets list``
+    # Pinned SHA-256 of the files annsweep was built and tested with: a different file is an error,
+    # so a registry name always denotes the same data.  Files without an entry are not checked.
+    sha256: Mapping[str, str] = field(default_factory=dict)
 
     def path(self) -> Path:
         return source_dir() / self.folder
@@ -402,6 +407,22 @@ class SourceFiles:
         if not folder.is_dir():
             return [folder]
         return [folder / name for name in self.files if not (folder / name).is_file()]
+
+    def verify(self, dataset: str) -> dict[str, str]:
+        """SHA-256 of every file; raises DatasetError naming a file whose pinned digest differs."""
+        digests = {}
+        for name in self.files:
+            path = self.path() / name
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            digests[name] = h.hexdigest()
+            want = self.sha256.get(name)
+            if want is not None and digests[name] != want:
+                raise DatasetError(f"{path}: SHA-256 {digests[name]} differs from {want}, the file dataset "
+                                   f"{dataset!r} is defined by ({self.origin})")
+        return digests
 
 
 @dataclass(frozen=True)
@@ -434,13 +455,24 @@ def _mnist() -> DatasetContents:
 
 
 MNIST = SourceFiles("mnist", ("t10k-images-idx3-ubyte.gz",),
-                    "MNIST test images, LeCun, Cortes and Burges (yann.lecun.com/exdb/mnist)")
+                    "MNIST test images, LeCun, Cortes and Burges (yann.lecun.com/exdb/mnist)",
+                    {"t10k-images-idx3-ubyte.gz": "ba05d2d6e06f59dd97d2d5378250478bb5c9b64296a5c2681700569121e3a2d7"})
 
 WORDNET_SPLADE_TINY = SourceFiles(
     "wordnet-splade-tiny",
     ("doc_indptr.npy", "doc_indices.npy", "doc_data.npy", "q_indptr.npy", "q_indices.npy", "q_data.npy",
      "docs.jsonl.gz", "queries.jsonl.gz"),
     "WordNet 3.0 glosses and examples encoded with SPLADE-tiny (see harness/sources.py)",
+    {
+        "doc_data.npy": "67eb476b753770361f17f80bcdf7dbb62cbf21944634d8cdb721ce4b66dd9869",
+        "doc_indices.npy": "e5b9e9e02dcf44887801ff38eb504cc9924efc8049a84174267e1bb9e1512bc0",
+        "doc_indptr.npy": "f70532df2cb28802b7b89338106e0352e1c204a3514de1deca3e38c9299f41bc",
+        "docs.jsonl.gz": "11202a2b75ac251b3f922227a135579c2a950ed95e98251fb3ddcacd15db26bb",
+        "q_data.npy": "0598c630f8bf226088cfe61806966a3168d79c7d768856c470f46bef3e877e82",
+        "q_indices.npy": "7e4513168c80a4ac27893c62b6dec22eb04904e678c1cc8d23b7bbb430b282c1",
+        "q_indptr.npy": "fb27e127db4b8d475ed9597652c0b765fc140a9ba27c488f1aa9005e135925fa",
+        "queries.jsonl.gz": "d1b19363dc186a7916368f74aaa026f4acc44a5760f235cfba45a61c57195ec5",
+    },
 )
 
 # Fixed seeds: a registry name always denotes the same arrays (and the same ground truth).
@@ -544,9 +576,12 @@ def prepare(name: str, directory: str | Path | None = None, force: bool = False,
     if progress:
         print(f"preparing {name} → {path}", file=sys.stderr, flush=True)
     start = time.perf_counter()
+    digests = spec.sources.verify(name) if spec.sources is not None else {}
     made = spec.make()
     contents = made if isinstance(made, DatasetContents) else DatasetContents(*made)
     attrs: dict[str, object] = {"source": "annsweep.synthetic", **contents.attrs}
+    if digests:
+        attrs["source_sha256"] = json.dumps(digests, sort_keys=True)
     written = write_dataset(
         path, contents.train, contents.test, spec.distance, progress=progress, text=contents.text,
         qrels=contents.qrels or None, name=spec.name, description=spec.description, **attrs,

@@ -60,3 +60,17 @@ def test_mnist(data_dir):
     assert sorted(map(bytes, both)) == sorted(map(bytes, pixels))  # a split of exactly the 10k images
     d = np.linalg.norm(data.test[:5, None, :] - data.train[None, :, :], axis=2)
     np.testing.assert_array_equal(data.neighbors[:5, :10], np.argsort(d, axis=1, kind="stable")[:, :10])
+
+
+def test_a_source_file_that_differs_from_the_pinned_one_is_refused(data_dir, tmp_path, monkeypatch):
+    raw = datasets.source_dir() / "mnist" / "t10k-images-idx3-ubyte.gz"
+    if not raw.is_file():
+        pytest.skip(f"{raw} not found (set ANNSWEEP_SOURCE_DIR)")
+    other = tmp_path / "sources" / "mnist"
+    other.mkdir(parents=True)
+    images = gzip.open(raw).read()
+    (other / raw.name).write_bytes(gzip.compress(images[:-1] + bytes([images[-1] ^ 1])))  # one pixel differs
+    monkeypatch.setenv("ANNSWEEP_SOURCE_DIR", str(tmp_path / "sources"))
+    with pytest.raises(DatasetError, match=r"t10k-images-idx3-ubyte\.gz: SHA-256 .* differs"):
+        datasets.prepare("mnist-784-euclidean", progress=False)
+    assert not (data_dir / "mnist-784-euclidean.hdf5").exists()
