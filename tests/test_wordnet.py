@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from harness import datasets
+from harness import datasets, sources
 from harness.datasets import REGISTRY, Dataset, DatasetError, prepare, sources_missing
 
 NAME = "wordnet-splade-tiny"
@@ -56,7 +56,7 @@ def raw() -> dict:
 def test_registry_entry() -> None:
     spec = REGISTRY[NAME]
     assert (spec.kind, spec.distance) == ("sparse", "ip") and callable(spec.make)
-    assert spec.sources is not None and spec.sources.folder == NAME
+    assert len(spec.sources) == 1 and spec.sources[0].folder == NAME
 
 
 def test_base_is_every_document(prepared, raw) -> None:
@@ -128,7 +128,7 @@ def test_missing_source_folder_names_the_path(tmp_path, monkeypatch) -> None:
 def test_missing_source_file_names_the_file(tmp_path, monkeypatch) -> None:
     folder = tmp_path / "src" / NAME
     folder.mkdir(parents=True)
-    for name in REGISTRY[NAME].sources.files:
+    for name in REGISTRY[NAME].sources[0].files:
         if name != "q_data.npy":
             (folder / name).write_bytes(b"")
     monkeypatch.setenv("ANNSWEEP_SOURCE_DIR", str(tmp_path / "src"))
@@ -163,8 +163,8 @@ def test_broken_sources_raise_errors_naming_the_file(tmp_path, monkeypatch, brok
     fake_source(folder)
     np.save(folder / broken_file, change(np.load(folder / broken_file)))
     monkeypatch.setenv("ANNSWEEP_SOURCE_DIR", str(tmp_path / "src"))
-    with pytest.raises(DatasetError, match=match) as info:
-        prepare(NAME, tmp_path / "data", progress=False)
+    with pytest.raises(DatasetError, match=match) as info:  # the reader's own checks (prepare()
+        sources.wordnet_splade_tiny(folder)                  # would stop at the pinned SHA-256 first)
     assert str(folder / broken_file) in str(info.value)
 
 
@@ -173,11 +173,13 @@ def test_row_count_mismatch_and_too_few_queries(tmp_path, monkeypatch) -> None:
     fake_source(folder)
     monkeypatch.setenv("ANNSWEEP_SOURCE_DIR", str(tmp_path / "src"))
     with pytest.raises(DatasetError, match="3 queries, fewer than the sample of 10000") as info:
-        prepare(NAME, tmp_path / "data", progress=False)
+        sources.wordnet_splade_tiny(folder)
     assert str(folder / "q_indptr.npy") in str(info.value)
+    with pytest.raises(DatasetError, match="SHA-256"):  # and prepare() refuses a folder of other files
+        prepare(NAME, tmp_path / "data", progress=False)
     shutil.copy(folder / "queries.jsonl.gz", folder / "docs.jsonl.gz")  # 3 rows for 4 documents
     with pytest.raises(DatasetError, match="3 rows but doc_indptr.npy describes 4") as info:
-        prepare(NAME, tmp_path / "data", progress=False)
+        sources.wordnet_splade_tiny(folder)
     assert str(folder / "docs.jsonl.gz") in str(info.value)
 
 
