@@ -5,6 +5,9 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 # Raw third-party inputs (real collections); tests here point it at ../shared/data.
 export ANNSWEEP_SOURCE_DIR ?= $(CURDIR)/datasets/sources
+# Offline encoder models (splade-tiny/); tests here point it at ../shared/models.
+export ANNSWEEP_MODEL_DIR ?= $(CURDIR)/datasets/models
+EMBED   := $(VENV)/.installed-embed
 
 DATASET ?= random-xs-dense
 ALGO    ?=
@@ -14,7 +17,7 @@ ARGS    ?=
 
 THRESHOLD ?= 0.9
 
-.PHONY: install run test sanitize datasets results plot leaderboard report report-check clean help
+.PHONY: install install-embed run test sanitize datasets results plot leaderboard report report-check clean help
 
 help:
 	@echo "make run [ALGO=a,b] [DATASET=$(DATASET)] [K=10] [RUNS=3] [ARGS=...]   sweep, print a table, write plots/"
@@ -36,12 +39,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The optional encoders (torch, transformers, sentence-transformers, wordllama): for the text
+# datasets and their tests; `make run` on the default dataset does not need them.
+$(EMBED): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,embed]'
+	touch $(EMBED)
+
+install-embed: $(EMBED)
+
 # The report is written even when a build failed (the failure is in it); make still fails then.
 run: $(STAMP)
 	$(BIN)/annsweep run --dataset $(DATASET) $(if $(ALGO),--algorithm $(ALGO)) --k $(K) --runs $(RUNS) $(ARGS); \
 	status=$$?; $(BIN)/annsweep report --threshold $(THRESHOLD) || exit 1; exit $$status
 
-test: $(STAMP)
+test: $(STAMP) $(EMBED)
 	$(BIN)/ruff check harness algorithms tests benchmarks
 	$(BIN)/pytest -q
 
