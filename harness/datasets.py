@@ -586,6 +586,9 @@ REGISTRY: dict[str, DatasetSpec] = {
         DatasetSpec("cranfield-splade-tiny", "Cranfield 1400 abstracts and 225 queries with graded qrels, "
                     "SPLADE-tiny vectors over the BERT vocab of 30,522", "sparse", "ip",
                     _text("cranfield", "splade_tiny", "SPLADE_ATTRS"), (CRANFIELD, SPLADE_TINY_MODEL)),
+        DatasetSpec("cranfield-bm25", "Cranfield 1400 abstracts and 225 queries with graded qrels, BM25 weights "
+                    "as sparse vectors (query . document = BM25 score)", "sparse", "ip",
+                    _text("cranfield", "bm25", "BM25_ATTRS"), (CRANFIELD,)),
         DatasetSpec("cisi-minilm", "CISI 1,460 documents and 112 queries (76 judged), all-MiniLM-L6-v2 "
                     "embeddings (384-d)", "dense", "angular", _text("cisi", "minilm", "MINILM_ATTRS"), (CISI,)),
         DatasetSpec("wordnet-wordllama", "WordNet 3.0 glosses (117,659) and the 10,000 example-sentence queries "

