@@ -170,6 +170,8 @@ def summarize(frame: pd.DataFrame, threshold: float = 0.9) -> pd.DataFrame:
             "max_recall": ok["recall"].max() if len(ok) else np.nan,
             f"qps@{threshold:g}": best["qps"] if best is not None else np.nan,
             "recall": best["recall"] if best is not None else np.nan,
+            **({"nDCG@10": best["nDCG@10"] if best is not None else np.nan}
+               if ok["nDCG@10"].notna().any() else {}),  # datasets with qrels
             "params": (f"{best['build']} {best['query_params']}" if best is not None else ""),
             "not_single_thread": int((ok["single_thread_ok"] == False).sum()),  # noqa: E712
         })

