@@ -101,7 +101,7 @@ def test_qrels_metric_is_plottable_like_recall():
     fig = plots.draw(plots.ok_runs(frame), run_metric("nDCG@10"), run_metric("qps"), title="t", k=10,
                      colors=plots.algorithm_colors(["a", "b", "c"]))
     assert fig is not None
-    assert fig.axes[0].get_xlabel() == "nDCG@10" and fig.axes[0].get_yscale() == "log"
+    assert fig.axes[0].get_xlabel() == "nDCG@10 (qrels)" and fig.axes[0].get_yscale() == "log"
     lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
     np.testing.assert_allclose(lines["a"].get_xdata(), [0.899 * 0.7, 0.9 * 0.7, 0.95 * 0.7])  # all on a's frontier
     assert plots.draw(plots.ok_runs(frame), run_metric("p99"), run_metric("qps"), title="t", k=10, colors={}) is None
