@@ -74,13 +74,18 @@ def latency_percentiles(latencies_ns: np.ndarray) -> dict[str, float]:
 
 # --- task metrics against relevance judgements --------------------------------------------------
 
-def task_measures(k: int) -> list[str]:
-    """The ir-measures names recorded for a run with k results per query (R@100 needs k >= 100)."""
-    return ["nDCG@10", "R@10", "RR@10"] + (["R@100"] if k >= 100 else [])
+DEFAULT_TASK_MEASURES = ("nDCG@10", "R@10", "RR@10", "R@100")
+
+
+def task_measures(k: int, names: Sequence[str] = DEFAULT_TASK_MEASURES) -> list[str]:
+    """The ir-measures names recorded for a run with k results per query: a dataset may name its own
+    (attr ``task_measures``, e.g. LIMIT's R@2/R@10/R@100); cut-offs beyond k are left out."""
+    return [name for name in names if int(name.rpartition("@")[2] or 0) <= k]
 
 
 def task_metrics(ids: np.ndarray, doc_ids: Sequence[str], query_ids: Sequence[str],
-                 qrels: Mapping[str, Mapping[str, int]], k: int) -> dict[str, float]:
+                 qrels: Mapping[str, Mapping[str, int]], k: int,
+                 names: Sequence[str] = DEFAULT_TASK_MEASURES) -> dict[str, float]:
     """nDCG@10, R@10, MRR@10 (RR@10) and, for k >= 100, R@100 of a run, with ir-measures.
 
     The run ranks each query's returned ids in the order the adapter returned them
@@ -89,7 +94,7 @@ def task_metrics(ids: np.ndarray, doc_ids: Sequence[str], query_ids: Sequence[st
     """
     import ir_measures
 
-    measures = [ir_measures.parse_measure(name) for name in task_measures(k)]
+    measures = [ir_measures.parse_measure(name) for name in task_measures(k, names)]
     run = {query_ids[q]: {doc_ids[d]: float(k - rank) for rank, d in enumerate(row) if d >= 0}
            for q, row in enumerate(np.asarray(ids))}
     judged = {qid: dict(docs) for qid, docs in qrels.items() if qid in run}
@@ -142,6 +147,7 @@ RUN_METRICS: dict[str, RunMetric] = {m.name: m for m in [
     # Task metrics against relevance judgements, for datasets that carry qrels (a run column
     # named after the measure, as ir-measures spells it).
     RunMetric("nDCG@10", "nDCG@10 (qrels)", _column("nDCG@10"), True),
+    RunMetric("R@2", "Recall@2 of relevant documents (qrels)", _column("R@2"), True),
     RunMetric("R@10", "Recall@10 of relevant documents (qrels)", _column("R@10"), True),
     RunMetric("R@100", "Recall@100 of relevant documents (qrels)", _column("R@100"), True),
     RunMetric("RR@10", "MRR@10 (qrels)", _column("RR@10"), True),

@@ -241,8 +241,9 @@ def main(job_path: str) -> int:
     # Datasets with relevance judgements also get task metrics (nDCG@10, ...), after timing.
     task = None
     if dataset.has_qrels:
+        names = json.loads(dataset.attrs.get("task_measures", "null")) or metrics.DEFAULT_TASK_MEASURES
         task = functools.partial(metrics.task_metrics, doc_ids=dataset.strings("corpus/ids"),
-                                 query_ids=dataset.strings("queries/ids"), qrels=dataset.qrels(), k=k)
+                                 query_ids=dataset.strings("queries/ids"), qrels=dataset.qrels(), k=k, names=names)
     base_attrs = {
         "format_version": results.FORMAT_VERSION, "algorithm": name, "dataset": job["dataset"], "k": k,
         "build_params": job["build"], "build_slug": job["build_slug"], "runs": runs, "status": "running",
@@ -319,15 +320,15 @@ def record_run(group: h5py.Group, key: str, algo: Any, name: str, mode: str, par
         "active_threads": proof.active_threads, "num_threads": proof.num_threads,
         "affinity": proof.affinity, "single_thread_ok": proof.ok(core), "extra_metrics": extra,
     }
-    if task is not None:
-        attrs.update(task(ids))
+    task_values = task(ids) if task is not None else {}
+    attrs.update(task_values)
     if all_latencies:
         lat = np.stack(all_latencies)
         g.create_dataset("latencies_ns", data=lat)
         attrs.update(metrics.latency_percentiles(lat[best_index]))
     results.write_attrs(g, attrs)
     flag = "" if proof.ok(core) else f"  NOT SINGLE-THREADED ({proof.describe()})"
-    quality = "".join(f" {m}={attrs[m]:.4f}" for m in metrics.task_measures(k) if m in attrs)
+    quality = "".join(f" {m}={v:.4f}" for m, v in task_values.items())
     print(f"  {mode:6s} {json.dumps(params, sort_keys=True)}: recall@{k}={recall.mean():.4f}{quality} "
           f"qps={attrs['qps']:.1f}{flag}", flush=True)
 

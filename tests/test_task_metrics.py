@@ -95,3 +95,15 @@ def test_runner_records_task_metrics(judged_dataset, tmp_path):
                                          abs=1e-4)
     summary = results.summarize(results.load(tmp_path / "results"))
     assert summary.loc[0, "nDCG@10"] == pytest.approx(row["nDCG@10"])  # `annsweep run` prints it
+
+
+def test_a_dataset_names_its_own_task_measures(judged_dataset):
+    path, qrels = judged_dataset
+    data = Dataset(path)
+    ids = data.neighbors[:, :10]
+    got = task_metrics(ids, data.strings("corpus/ids"), data.strings("queries/ids"), qrels, k=10,
+                       names=["R@2", "R@10", "R@100"])
+    assert set(got) == {"R@2", "R@10"}  # R@100 needs k >= 100
+    rankings = {f"q{q}": [f"doc-{d}" for d in ids[q]] for q in range(20)}
+    want = np.mean([sum(d in qrels[q] for d in rankings[q][:2]) / len(qrels[q]) for q in qrels])
+    assert got["R@2"] == pytest.approx(want, abs=1e-4)
