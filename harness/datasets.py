@@ -598,6 +598,43 @@ REGISTRY: dict[str, DatasetSpec] = {
 }
 
 
+LIMIT = SourceFiles(
+    "limit", ("attributes.txt", "limit-small/corpus.jsonl", "limit-small/queries.jsonl", "limit-small/qrels.jsonl",
+              "limit/queries.jsonl", "limit/qrels.jsonl"),
+    "LIMIT and LIMIT-small (Weller, Boratko, Naim, Lee 2025; CC-BY 4.0): corpus, queries, qrels, attribute list",
+    {"attributes.txt": "539b9228ab59b282ad054924acf62e4c0397e2a10f2e8c5c0e14a25a111a1c13",
+     "limit-small/corpus.jsonl": "ebc38fa10c96fa02e4501e41968edf586efffc6241b6cd10f1c8757c1854dc53",
+     "limit-small/qrels.jsonl": "f6a0cbf1ac3c405e1cffc96c87bd19a5f77a671d123f547cf946bf17874a27f8",
+     "limit-small/queries.jsonl": "0afedee8bb9aec36053568673bc7b5eb3e5fc416b49d44f187026de930084db8",
+     "limit/qrels.jsonl": "a4f9b25b694623c240c6499fb8d8a4896355db9c840f29bd14580d0d4100ea89",
+     "limit/queries.jsonl": "1ead4c54487728173aa1433778a2ab0f4cf1cf8aeeedb886c05238b32d818594"},
+)
+_LIMIT_REPRESENTATIONS = {  # encoder: (kind, distance, description, extra sources)
+    "minilm": ("dense", "angular", "all-MiniLM-L6-v2 (384-d)", ()),
+    "wordllama": ("dense", "angular", "wordllama (256-d)", ()),
+    "splade-tiny": ("sparse", "ip", "SPLADE-tiny", (SPLADE_TINY_MODEL,)),
+    "bm25": ("sparse", "ip", "BM25 weights (query . document = BM25 score)", ()),
+}
+
+
+def _limit_dataset(which: str, encoder: str) -> Callable[[], DatasetContents]:
+    def make() -> DatasetContents:
+        from harness import sources
+
+        return sources.limit_dataset(which, encoder)()
+    return make
+
+
+for _which, _name, _what in (("small", "limit-small", "LIMIT-small (46 documents, 1,000 'Who likes X?' queries, "
+                                                      "2 relevant each)"),
+                             ("full", "limit", "LIMIT (50,000 documents regenerated offline from the published "
+                                               "1,000 queries and qrels, seed 0)")):
+    for _encoder, (_kind, _distance, _desc, _extra) in _LIMIT_REPRESENTATIONS.items():
+        REGISTRY[f"{_name}-{_encoder}"] = DatasetSpec(
+            f"{_name}-{_encoder}", f"{_what}, {_desc}", _kind, _distance, _limit_dataset(_which, _encoder),
+            (LIMIT, *_extra))
+
+
 def sources_missing(spec: DatasetSpec) -> list[Path]:
     """Raw inputs of ``spec`` that are absent from :func:`source_dir` (empty for generated datasets)."""
     return [path for files in spec.sources for path in files.missing()]

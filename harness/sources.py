@@ -307,3 +307,31 @@ def wordnet_wordllama() -> DatasetContents:
                               attrs={**WORDLLAMA_ATTRS, "query_sample": WORDNET_ATTRS["query_sample"],
                                      "source": "WordNet 3.0 (Debian wordnet-base 1:3.0-37)",
                                      "n_queries_total": len(collection.query_ids)})
+
+
+# --- LIMIT (Weller, Boratko, Naim, Lee 2025; data CC-BY 4.0) ----------------------------------------
+
+LIMIT_ATTRS = {
+    "source": "LIMIT (Weller, Boratko, Naim, Lee, 'On the Theoretical Limitations of Embedding-Based Retrieval', "
+              "2025), data CC-BY 4.0",
+    "license": "CC-BY 4.0 (LIMIT authors)",
+    # Each query has 2 relevant documents: recall@2 is the headline number of the paper.
+    "task_measures": json.dumps(["R@2", "R@10", "R@100", "nDCG@10"]),
+}
+LIMIT_ENCODERS = {"minilm": (minilm, MINILM_ATTRS), "wordllama": (wordllama, WORDLLAMA_ATTRS),
+                  "splade-tiny": (splade_tiny, SPLADE_ATTRS), "bm25": (bm25, BM25_ATTRS)}
+
+
+def limit_dataset(which: str, encoder: str) -> Callable[[], DatasetContents]:
+    """``limit-small-<encoder>`` (published, 46 documents) or ``limit-<encoder>`` (50,000 documents,
+    the corpus regenerated from the published queries and qrels, seed 0)."""
+    def make() -> DatasetContents:
+        from harness import limit
+        from harness.datasets import source_dir
+
+        folder = source_dir() / "limit"
+        collection = (limit.read_limit_small(folder / "limit-small") if which == "small"
+                      else limit.regenerate_limit(folder, seed=0))
+        encode, attrs = LIMIT_ENCODERS[encoder]
+        return encoded_collection(collection, encode, attrs={**LIMIT_ATTRS, **attrs})
+    return make
