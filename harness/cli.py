@@ -81,6 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--check", action="store_true",
                      help="open the report in headless Chromium, screenshot it, fail unless every figure loaded")
 
+    lim = sub.add_parser("limit", help="LIMIT experiments")
+    lim_sub = lim.add_subparsers(dest="action", required=True)
+    crit = lim_sub.add_parser("critical-n", help="free-embedding experiment: the largest n whose C(n,k) top-k "
+                                                 "sets d-dimensional unit vectors can all represent")
+    crit.add_argument("--k", type=int, default=2)
+    crit.add_argument("--dims", default="4..12", help="A..B or a comma list (default 4..12)")
+    crit.add_argument("--seed", type=int, default=0)
+    crit.add_argument("--output-dir", "-o", help="where the table and plot go (default: plots/)")
+
     args = parser.parse_args(argv)
     # `annsweep results export | head` should end quietly, as other Unix tools do.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
@@ -235,6 +244,39 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_dims(text: str) -> list[int]:
+    """'4..12' or '4,6,8' → the dimensions."""
+    try:
+        if ".." in text:
+            lo, hi = (int(x) for x in text.split(".."))
+            dims = list(range(lo, hi + 1))
+        else:
+            dims = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"--dims must look like 4..12 or 4,6,8, got {text!r}") from None
+    if not dims or min(dims) < 1:
+        raise ValueError(f"--dims must name dimensions >= 1, got {text!r}")
+    return dims
+
+
+def cmd_limit(args: argparse.Namespace) -> int:
+    from harness import critical_n, plots
+
+    out_dir = Path(args.output_dir) if args.output_dir else plots.plots_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = critical_n.sweep(parse_dims(args.dims), k=args.k, seed=args.seed)
+    table = pd.DataFrame(rows, columns=["d", "critical_n", "seconds"])
+    table["published"] = table["d"].map(critical_n.PUBLISHED.get)
+    table.to_csv(out_dir / f"limit_critical_n_k{args.k}.csv", index=False)
+    print(_table(table))
+    if len(table) >= 4:
+        coefficients = critical_n.cubic_fit(table["d"].to_numpy(), table["critical_n"].to_numpy())
+        print("cubic fit (d^3, d^2, d, 1): " + ", ".join(f"{c:.4g}" for c in coefficients))
+    path = critical_n.plot(rows, out_dir / f"limit_critical_n_k{args.k}.png")
+    print(f"written: {out_dir / f'limit_critical_n_k{args.k}.csv'}, {path}")
+    return 0
+
+
 def _table(frame: pd.DataFrame) -> str:
     frame = frame.copy()
     for column in frame.columns:  # QPS as whole numbers with thousands separators, not 1.8e+04
@@ -245,7 +287,7 @@ def _table(frame: pd.DataFrame) -> str:
 
 
 COMMANDS = {"run": cmd_run, "datasets": cmd_datasets, "algorithms": cmd_algorithms, "results": cmd_results,
-            "plot": cmd_plot, "leaderboard": cmd_leaderboard, "report": cmd_report}
+            "plot": cmd_plot, "leaderboard": cmd_leaderboard, "report": cmd_report, "limit": cmd_limit}
 
 if __name__ == "__main__":
     sys.exit(main())
