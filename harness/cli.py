@@ -262,11 +262,13 @@ def parse_dims(text: str) -> list[int]:
 def cmd_limit(args: argparse.Namespace) -> int:
     from harness import critical_n, plots
 
+    if args.k != 2:
+        raise ValueError(f"--k {args.k}: the free-embedding experiment is implemented for k = 2 only")
     out_dir = Path(args.output_dir) if args.output_dir else plots.plots_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = critical_n.sweep(parse_dims(args.dims), k=args.k, seed=args.seed)
     table = pd.DataFrame(rows, columns=["d", "critical_n", "seconds"])
-    table["published"] = table["d"].map(critical_n.PUBLISHED.get)
+    table["published"] = table["d"].map(critical_n.PUBLISHED_K2.get)
     table.to_csv(out_dir / f"limit_critical_n_k{args.k}.csv", index=False)
     print(_table(table))
     if len(table) >= 4:
