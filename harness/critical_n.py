@@ -82,23 +82,16 @@ def _loss(scores, positives, temperature: float):
     return -(log_p * positives).sum(dim=1).div(positives.sum(dim=1)).mean()
 
 
-def solve(
-    n: int,
-    d: int,
-    seed: int = 0,
-    lr: float = 0.01,
-    max_steps: int = 100_000,
-    patience: int = 1000,
-    temperature: float = 0.1,
-    min_delta: float = 1e-5,
-    k: int = 2,
-) -> bool:
-    """Whether free unit vectors in R^d can be optimised so that every top-k query over n docs is solved."""
+def solve(n: int, d: int, seed: int = 0, k: int = 2, **optimise_kwargs: float) -> bool:
+    """Whether free unit vectors in R^d can be optimised so that every top-k query over n docs is solved.
+
+    ``optimise_kwargs`` (lr, max_steps, patience, temperature, min_delta) go to :func:`optimise`.
+    """
     if k != 2:
         raise NotImplementedError("only k = 2 (all pairs) is implemented")
     if n <= k:
         return True  # no negatives: every query is trivially solved
-    return optimise(n, d, seed, lr, max_steps, patience, temperature, min_delta)[0]
+    return optimise(n, d, seed, **optimise_kwargs)[0]
 
 
 def optimise(
