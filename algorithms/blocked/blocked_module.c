@@ -222,6 +222,34 @@ static PyObject *new_array(module_state *st, Py_ssize_t n0, Py_ssize_t n1, const
     return arr;
 }
 
+/* The (ids int64, scores float32) output pair of a search, with writable views; on failure both views
+ * are released and *ids may be set (the caller's Py_XDECREF frees it). */
+static int new_results(module_state *st, Py_ssize_t n0, Py_ssize_t n1, PyObject **ids, Py_buffer *bo_ids,
+                       PyObject **scores, Py_buffer *bo_scores)
+{
+    *ids = new_array(st, n0, n1, "int64", bo_ids);
+    if (!*ids) return -1;
+    *scores = new_array(st, n0, n1, "float32", bo_scores);
+    if (!*scores) {
+        PyBuffer_Release(bo_ids);
+        return -1;
+    }
+    return 0;
+}
+
+/* Releases the output views and returns (ids, scores), or raises the search's error. */
+static PyObject *results_tuple(int rc, const char *err, PyObject *ids, Py_buffer *bo_ids, PyObject *scores,
+                               Py_buffer *bo_scores)
+{
+    PyBuffer_Release(bo_ids);
+    PyBuffer_Release(bo_scores);
+    if (rc) {
+        raise_status(rc, err);
+        return NULL;
+    }
+    return PyTuple_Pack(2, ids, scores);
+}
+
 /* ---------------------------------------------------------------------------------------------- */
 /* Index                                                                                          */
 /* ---------------------------------------------------------------------------------------------- */
@@ -415,22 +443,10 @@ static PyObject *Index_search(IndexObject *self, PyObject *args, PyObject *kwarg
         raise_status(rc, err);
         goto done;
     }
-    ids = new_array(st, k, -1, "int64", &bo_ids);
-    if (!ids) goto done;
-    scores = new_array(st, k, -1, "float32", &bo_scores);
-    if (!scores) {
-        PyBuffer_Release(&bo_ids);
-        goto done;
-    }
+    if (new_results(st, k, -1, &ids, &bo_ids, &scores, &bo_scores) < 0) goto done;
     rc = bi_search(self->idx, self->searcher, bt.buf, bv.buf, bt.shape[0], &qp, bo_ids.buf, bo_scores.buf, NULL, err,
                    sizeof err);
-    PyBuffer_Release(&bo_ids);
-    PyBuffer_Release(&bo_scores);
-    if (rc) {
-        raise_status(rc, err);
-        goto done;
-    }
-    result = PyTuple_Pack(2, ids, scores);
+    result = results_tuple(rc, err, ids, &bo_ids, scores, &bo_scores);
 done:
     Py_XDECREF(ids);
     Py_XDECREF(scores);
@@ -469,25 +485,13 @@ static PyObject *Index_batch_search(IndexObject *self, PyObject *args, PyObject 
         PyErr_NoMemory();
         goto done;
     }
-    ids = new_array(st, c.csr.n_rows, k, "int64", &bo_ids);
-    if (!ids) goto done;
-    scores = new_array(st, c.csr.n_rows, k, "float32", &bo_scores);
-    if (!scores) {
-        PyBuffer_Release(&bo_ids);
-        goto done;
-    }
+    if (new_results(st, c.csr.n_rows, k, &ids, &bo_ids, &scores, &bo_scores) < 0) goto done;
     self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     rc = bi_search_batch(self->idx, self->searcher, &c.csr, &qp, bo_ids.buf, bo_scores.buf, err, sizeof err);
     Py_END_ALLOW_THREADS
     self->busy = 0;
-    PyBuffer_Release(&bo_ids);
-    PyBuffer_Release(&bo_scores);
-    if (rc) {
-        raise_status(rc, err);
-        goto done;
-    }
-    result = PyTuple_Pack(2, ids, scores);
+    result = results_tuple(rc, err, ids, &bo_ids, scores, &bo_scores);
 done:
     Py_XDECREF(ids);
     Py_XDECREF(scores);
