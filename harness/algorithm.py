@@ -61,7 +61,7 @@ class Algorithm:
 
     # --- building -----------------------------------------------------------
     def fit(self, dataset: Dataset) -> None:
-        """Build the index over ``dataset.train``."""
+        """Build the index over ``dataset.train`` (a text adapter reads ``dataset.strings("corpus/text")``)."""
         raise NotImplementedError
 
     # --- querying -----------------------------------------------------------
@@ -72,20 +72,20 @@ class Algorithm:
     def query(self, vector: np.ndarray | csr_matrix, k: int) -> np.ndarray:
         """Return the ids of the (approximate) ``k`` nearest train points.
 
-        ``vector`` is a 1-D float32 array for dense data, or a 1×d CSR row for
-        sparse data.  The result is a 1-D integer array of at most ``k`` ids,
+        ``vector`` is a 1-D float32 array for dense data, a 1×d CSR row for
+        sparse data, or the query string for text data.  The result is a 1-D integer array of at most ``k`` ids,
         best first, with no duplicates.
         """
         raise NotImplementedError
 
     def batch_query(self, queries: np.ndarray | csr_matrix, k: int) -> np.ndarray:
-        """Answer all ``queries`` at once; returns an nq×k int array.
+        """Answer all ``queries`` (a matrix, or a list of strings for text data) at once; an nq×k int array.
 
         Rows with fewer than ``k`` results are padded with -1.  The default
         loops over :meth:`query`; override it when the library has a faster
         batch call (it must still use one thread).
         """
-        nq = queries.shape[0]
+        nq = len(queries) if isinstance(queries, list) else queries.shape[0]
         out = np.full((nq, k), -1, dtype=np.int64)
         for i in range(nq):
             ids = np.asarray(self.query(queries[i], k))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -89,6 +90,20 @@ def main(argv: list[str] | None = None) -> int:
     crit.add_argument("--dims", default="4..12", help="A..B or a comma list (default 4..12)")
     crit.add_argument("--seed", type=int, default=0)
     crit.add_argument("--output-dir", "-o", help="where the table and plot go (default: plots/)")
+    gen = lim_sub.add_parser("generate", help="LIMIT-style datasets for given sizes: 'Who likes X?' queries whose "
+                                              "attribute X is held by exactly their k relevant documents")
+    gen.add_argument("--docs", required=True, help="document counts: N, A..B or a comma list (e.g. 100,1000,10000)")
+    gen.add_argument("--k", type=int, default=2, help="relevant documents per query (default 2)")
+    gen.add_argument("--queries", type=int, help="queries per set (default: n documents; n/k for disjoint)")
+    gen.add_argument("--attrs-per-doc", type=int,
+                     help="attributes listed per document (default: the most query attributes one person holds)")
+    gen.add_argument("--pattern", choices=["dense", "random", "cycle", "disjoint"], default="dense",
+                     help="which k-subsets are relevant: dense = all over the fewest people (as LIMIT), random, "
+                          "cycle (i..i+k-1), disjoint")
+    gen.add_argument("--representation", "-r", default="bm25",
+                     help="bm25, splade-tiny, minilm, wordllama or text (default bm25); a comma list for several")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--force", action="store_true", help="rebuild files that exist")
 
     args = parser.parse_args(argv)
     # `annsweep results export | head` should end quietly, as other Unix tools do.
@@ -244,8 +259,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_dims(text: str) -> list[int]:
-    """'4..12' or '4,6,8' → the dimensions."""
+def parse_dims(text: str, option: str = "--dims") -> list[int]:
+    """'4..12' or '4,6,8' → the numbers."""
     try:
         if ".." in text:
             lo, hi = (int(x) for x in text.split(".."))
@@ -253,13 +268,43 @@ def parse_dims(text: str) -> list[int]:
         else:
             dims = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise ValueError(f"--dims must look like 4..12 or 4,6,8, got {text!r}") from None
+        raise ValueError(f"{option} must look like 4..12 or 4,6,8, got {text!r}") from None
     if not dims or min(dims) < 1:
-        raise ValueError(f"--dims must name dimensions >= 1, got {text!r}")
+        raise ValueError(f"{option} must name numbers >= 1, got {text!r}")
     return dims
 
 
 def cmd_limit(args: argparse.Namespace) -> int:
+    return limit_generate(args) if args.action == "generate" else limit_critical_n(args)
+
+
+def limit_generate(args: argparse.Namespace) -> int:
+    from harness import datasets, sources
+
+    written = []
+    for n_docs in parse_dims(args.docs, "--docs"):
+        for representation in [r.strip() for r in args.representation.split(",") if r.strip()]:
+            name, contents = sources.generated_limit(representation, n_docs, k=args.k, n_queries=args.queries,
+                                                     attrs_per_doc=args.attrs_per_doc, pattern=args.pattern,
+                                                     seed=args.seed)
+            path = datasets.dataset_path(name)
+            if path.is_file() and not args.force:
+                print(f"{name}: exists ({path}), kept (use --force to rebuild)")
+            else:
+                kind, distance, desc, _ = datasets.LIMIT_REPRESENTATIONS[representation]
+                generator = json.loads(contents.attrs["generator"])
+                datasets.write_dataset(
+                    path, contents.train, contents.test, distance, text=contents.text, qrels=contents.qrels,
+                    kind=kind, name=name, description=f"LIMIT-style set: {n_docs:,} documents, "
+                    f"{generator['n_queries']:,} queries with {args.k} relevant each ({args.pattern}), {desc}",
+                    **contents.attrs)
+                print(f"{name}: written to {path}")
+            written.append(name)
+    print("run one with: annsweep run --dataset " + written[0] + " --algorithm exact" if written else "")
+    return 0
+
+
+def limit_critical_n(args: argparse.Namespace) -> int:
     from harness import critical_n, plots
 
     if args.k != 2:

@@ -16,6 +16,14 @@ Layout (sparse): ``train`` and ``test`` are groups holding a CSR matrix as
 strings, one per ``train``/``test`` row, in row order) and relevance
 judgements ``qrels/{query_ids,doc_ids,relevance}`` (one row per judged pair).
 
+Layout (text), for adapters that index raw text (Lucene BM25): ``type="text"``,
+``distance="ip"``, ``corpus/{ids,text}`` and ``queries/{ids,text}`` required.
+``train``/``test`` hold, as sparse CSR, the *reference* representation named by
+the attribute ``reference`` (BM25 weights: query · document = BM25 score); the
+ground truth is its exact top 100 and returned ids are scored with it, so kNN
+recall reads "agreement with the reference BM25".  Adapters receive the texts,
+never these vectors; the qrels metrics (nDCG@10, recall@k) measure the task.
+
 ``distances`` always follow the ann-benchmarks rule *smaller is closer*:
 euclidean → L2 distance, angular → 1 − cosine, ip → −(inner product).
 Ground truth is exact: candidates from a brute-force search, then re-scored
@@ -43,6 +51,7 @@ from tqdm import tqdm
 from harness import synthetic
 
 DISTANCES = ("angular", "euclidean", "ip")
+KINDS = ("dense", "sparse", "text")
 GROUND_TRUTH_DEPTH = 100
 TEXT_KEYS = ("corpus/ids", "corpus/text", "queries/ids", "queries/text")
 
@@ -101,17 +110,17 @@ class Dataset:
         if missing:
             raise DatasetError(f"{self.path}: missing dataset(s) {sorted(missing)}")
         self.kind = _decode(attrs.get("type", "sparse" if train_is_group else "dense"))
-        if self.kind not in ("dense", "sparse"):
-            raise DatasetError(f"{self.path}: unknown type {self.kind!r} (expected 'dense' or 'sparse')")
+        if self.kind not in KINDS:
+            raise DatasetError(f"{self.path}: unknown type {self.kind!r} (expected one of {', '.join(KINDS)})")
         # Checked before the layout so that e.g. ann-benchmarks' jaccard set files get this message.
-        self.distance = _decode(attrs.get("distance", "ip" if self.kind == "sparse" else ""))
+        self.distance = _decode(attrs.get("distance", "ip" if self.kind != "dense" else ""))
         if self.distance not in DISTANCES:
             raise DatasetError(
                 f"{self.path}: distance {self.distance!r} is not supported (supported: {', '.join(DISTANCES)})"
             )
-        if self.kind == "sparse" and not train_is_group:
-            raise DatasetError(f"{self.path}: type is 'sparse' but 'train' is not a CSR group")
-        if self.kind == "sparse" and train_shape is None:
+        if self.kind != "dense" and not train_is_group:
+            raise DatasetError(f"{self.path}: type is {self.kind!r} but 'train' is not a CSR group")
+        if self.kind != "dense" and train_shape is None:
             raise DatasetError(f"{self.path}: sparse group 'train' has no 'shape' attribute")
         if self.kind == "dense" and (train_is_group or train_shape is None or len(train_shape) != 2):
             raise DatasetError(f"{self.path}: 'train' must be a 2-D array")
@@ -121,6 +130,8 @@ class Dataset:
         self.has_text = "corpus" in keys and "queries" in keys
         self.has_qrels = "qrels" in keys
         self.attrs = {k: _decode(v) for k, v in attrs.items()}
+        if self.kind == "text" and not self.has_text:
+            raise DatasetError(f"{self.path}: type is 'text' but the file has no corpus/ and queries/ texts")
 
     def __repr__(self) -> str:
         return f"Dataset({self.name!r}, {self.kind}, {self.distance}, n={self.n_train}, d={self.dimension})"
@@ -146,6 +157,11 @@ class Dataset:
     def distances(self) -> np.ndarray:
         """nq×100 float32 exact distances (smaller is closer)."""
         return self._read_ground_truth("distances").astype(np.float32, copy=False)
+
+    @property
+    def queries(self) -> Matrix | list[str]:
+        """What an adapter is asked: the test vectors, or the query texts of a text dataset."""
+        return self.strings("queries/text") if self.kind == "text" else self.test
 
     def strings(self, key: str) -> list[str]:
         """A string dataset such as ``corpus/ids`` or ``queries/text``, decoded (one per row)."""
@@ -300,6 +316,7 @@ def write_dataset(
     progress: bool = True,
     text: Mapping[str, Sequence[str]] | None = None,
     qrels: Mapping[str, Mapping[str, int]] | None = None,
+    kind: Literal["dense", "sparse", "text"] | None = None,
     **attrs: object,
 ) -> Path:
     """Write a dataset file atomically, computing exact ground truth if not given.
@@ -309,11 +326,18 @@ def write_dataset(
     ``queries/text`` (test rows), stored as utf-8 variable-length strings.
     ``qrels`` (query id → {document id: grade}) are relevance judgements over
     those ids, stored as one row per judged pair in the group ``qrels``.
+    ``kind`` defaults to "sparse" or "dense" from ``train``; "text" needs
+    sparse reference vectors and the corpus and query texts.
     """
     path = Path(path)
     if distance not in DISTANCES:
         raise DatasetError(f"{path}: distance {distance!r} is not supported (supported: {', '.join(DISTANCES)})")
     sparse = sp.issparse(train)
+    kind = kind or ("sparse" if sparse else "dense")
+    if kind not in KINDS or (kind == "dense") == sparse:
+        raise DatasetError(f"{path}: type {kind!r} does not fit a {'sparse' if sparse else 'dense'} train matrix")
+    if kind == "text" and not {"corpus/text", "queries/text"} <= set(text or {}):
+        raise DatasetError(f"{path}: a text dataset needs corpus/text and queries/text")
     if sparse and distance != "ip":
         raise DatasetError(f"{path}: sparse datasets use distance 'ip', not {distance!r}")
     if train.shape[1] != test.shape[1]:
@@ -332,7 +356,7 @@ def write_dataset(
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with h5py.File(tmp, "w") as f:
-            f.attrs["type"] = "sparse" if sparse else "dense"
+            f.attrs["type"] = kind
             f.attrs["distance"] = distance
             f.attrs["dimension"] = int(train.shape[1])
             f.attrs["point_type"] = "float"
@@ -448,7 +472,7 @@ class DatasetSpec:
 
     name: str
     description: str
-    kind: Literal["dense", "sparse"]
+    kind: Literal["dense", "sparse", "text"]
     distance: str
     make: Callable[[], tuple[Matrix, Matrix] | DatasetContents]  # -> (train, test) or DatasetContents
     sources: tuple[SourceFiles, ...] = ()  # empty: generated by annsweep.synthetic
@@ -589,6 +613,12 @@ REGISTRY: dict[str, DatasetSpec] = {
         DatasetSpec("cranfield-bm25", "Cranfield 1400 abstracts and 225 queries with graded qrels, BM25 weights "
                     "as sparse vectors (query . document = BM25 score)", "sparse", "ip",
                     _text("cranfield", "bm25", "BM25_ATTRS"), (CRANFIELD,)),
+        DatasetSpec("cranfield-text", "Cranfield 1400 abstracts and 225 queries with graded qrels, as texts for "
+                    "text adapters (ground truth: exact BM25 k1=0.9 b=0.4)", "text", "ip",
+                    _text("cranfield", "bm25", "TEXT_ATTRS"), (CRANFIELD,)),
+        DatasetSpec("cisi-text", "CISI 1,460 documents and 112 queries (76 judged), as texts for text adapters "
+                    "(ground truth: exact BM25 k1=0.9 b=0.4)", "text", "ip",
+                    _text("cisi", "bm25", "TEXT_ATTRS"), (CISI,)),
         DatasetSpec("cisi-minilm", "CISI 1,460 documents and 112 queries (76 judged), all-MiniLM-L6-v2 "
                     "embeddings (384-d)", "dense", "angular", _text("cisi", "minilm", "MINILM_ATTRS"), (CISI,)),
         DatasetSpec("wordnet-wordllama", "WordNet 3.0 glosses (117,659) and the 10,000 example-sentence queries "
@@ -609,11 +639,12 @@ LIMIT = SourceFiles(
      "limit/qrels.jsonl": "a4f9b25b694623c240c6499fb8d8a4896355db9c840f29bd14580d0d4100ea89",
      "limit/queries.jsonl": "1ead4c54487728173aa1433778a2ab0f4cf1cf8aeeedb886c05238b32d818594"},
 )
-_LIMIT_REPRESENTATIONS = {  # encoder: (kind, distance, description, extra sources)
+LIMIT_REPRESENTATIONS = {  # encoder: (kind, distance, description, extra sources)
     "minilm": ("dense", "angular", "all-MiniLM-L6-v2 (384-d)", ()),
     "wordllama": ("dense", "angular", "wordllama (256-d)", ()),
     "splade-tiny": ("sparse", "ip", "SPLADE-tiny", (SPLADE_TINY_MODEL,)),
     "bm25": ("sparse", "ip", "BM25 weights (query . document = BM25 score)", ()),
+    "text": ("text", "ip", "texts for text adapters (ground truth: exact BM25 k1=0.9 b=0.4)", ()),
 }
 
 
@@ -629,7 +660,7 @@ for _which, _name, _what in (("small", "limit-small", "LIMIT-small (46 documents
                                                       "2 relevant each)"),
                              ("full", "limit", "LIMIT (50,000 documents regenerated offline from the published "
                                                "1,000 queries and qrels, seed 0)")):
-    for _encoder, (_kind, _distance, _desc, _extra) in _LIMIT_REPRESENTATIONS.items():
+    for _encoder, (_kind, _distance, _desc, _extra) in LIMIT_REPRESENTATIONS.items():
         REGISTRY[f"{_name}-{_encoder}"] = DatasetSpec(
             f"{_name}-{_encoder}", f"{_what}, {_desc}", _kind, _distance, _limit_dataset(_which, _encoder),
             (LIMIT, *_extra))
@@ -691,7 +722,7 @@ def prepare(name: str, directory: str | Path | None = None, force: bool = False,
         attrs["source_sha256"] = json.dumps(digests, sort_keys=True)
     written = write_dataset(
         path, contents.train, contents.test, spec.distance, progress=progress, text=contents.text,
-        qrels=contents.qrels or None, name=spec.name, description=spec.description, **attrs,
+        qrels=contents.qrels or None, kind=spec.kind, name=spec.name, description=spec.description, **attrs,
     )
     if progress:
         print(f"prepared {name} in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)

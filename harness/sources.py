@@ -274,6 +274,9 @@ SPLADE_ATTRS = {"encoder": "SPLADE-tiny (BERT masked LM, 2 layers, 128 hidden; c
                 "license": "model: Apache-2.0"}
 BM25_ATTRS = {"encoder": "BM25 k1=0.9 b=0.4 (Lucene idf), lowercase alphanumeric tokens, no stemming; "
                          "query weights = term counts"}
+# A text dataset stores the BM25 vectors above as its reference: adapters get the texts, the ground
+# truth and the scoring of returned ids use the vectors (see harness/datasets.py, "Layout (text)").
+TEXT_ATTRS = {"reference": BM25_ATTRS["encoder"]}
 WORDLLAMA_ATTRS = {"encoder": "wordllama (PyPI), 256-d, normalised", "license": "model: MIT"}
 CRANFIELD_ATTRS = {"collection": "Cranfield 1400 (1,400 abstracts, 225 queries, graded qrels: 5 - code)"}
 CISI_ATTRS = {"collection": "CISI (1,460 documents, 112 queries of which 76 judged)"}
@@ -319,7 +322,8 @@ LIMIT_ATTRS = {
     "task_measures": json.dumps(["R@2", "R@10", "R@100", "nDCG@10"]),
 }
 LIMIT_ENCODERS = {"minilm": (minilm, MINILM_ATTRS), "wordllama": (wordllama, WORDLLAMA_ATTRS),
-                  "splade-tiny": (splade_tiny, SPLADE_ATTRS), "bm25": (bm25, BM25_ATTRS)}
+                  "splade-tiny": (splade_tiny, SPLADE_ATTRS), "bm25": (bm25, BM25_ATTRS),
+                  "text": (bm25, TEXT_ATTRS)}
 
 
 def limit_dataset(which: str, encoder: str) -> Callable[[], DatasetContents]:
@@ -335,3 +339,26 @@ def limit_dataset(which: str, encoder: str) -> Callable[[], DatasetContents]:
         encode, attrs = LIMIT_ENCODERS[encoder]
         return encoded_collection(collection, encode, attrs={**LIMIT_ATTRS, **attrs})
     return make
+
+
+def generated_limit(representation: str, n_docs: int, k: int = 2, n_queries: int | None = None,
+                    attrs_per_doc: int | None = None, pattern: str = "dense", seed: int = 0
+                    ) -> tuple[str, DatasetContents]:
+    """A parametric LIMIT-style set (``harness.limit.generate_limit``) in one of LIMIT's representations:
+    its name ``limit-<pattern>-n<n>-k<k>-q<queries>[-a<attrs>]-s<seed>-<representation>`` and contents."""
+    from harness import limit
+
+    if representation not in LIMIT_ENCODERS:
+        raise ValueError(f"unknown representation {representation!r} (known: {', '.join(LIMIT_ENCODERS)})")
+    collection = limit.generate_limit(n_docs, k=k, n_queries=n_queries, attrs_per_doc=attrs_per_doc,
+                                      pattern=pattern, seed=seed)
+    prefix, _, suffix = collection.name.rpartition("-s")
+    name = f"{prefix}{f'-a{attrs_per_doc}' if attrs_per_doc else ''}-s{suffix}-{representation}"
+    encode, attrs = LIMIT_ENCODERS[representation]
+    generator = {"n_docs": n_docs, "k": k, "n_queries": len(collection.query_ids), "attrs_per_doc": attrs_per_doc,
+                 "pattern": pattern, "seed": seed}
+    # Recall at the number of relevant documents is the headline measure, as R@2 is for LIMIT.
+    measures = list(dict.fromkeys([f"R@{k}", "R@10", "R@100", "nDCG@10"]))
+    return name, encoded_collection(collection, encode, attrs={
+        **LIMIT_ATTRS, **attrs, "task_measures": json.dumps(measures), "generator": json.dumps(generator),
+        "source": "annsweep LIMIT-style generator (harness/limit.py), after " + LIMIT_ATTRS["source"]})

@@ -235,9 +235,10 @@ def main(job_path: str) -> int:
         sys.modules["faiss"].omp_set_num_threads(1)
 
     dataset = Dataset(job["dataset_path"], name=job["dataset"])
-    train, test = dataset.train, dataset.test
+    train, test = dataset.train, dataset.test  # test: what returned ids are scored with
+    queries = dataset.queries  # what the adapter is asked: test itself, or the query texts
     true_distances = dataset.distances
-    rows = [test[i] for i in range(test.shape[0])]  # sliced once, outside timing
+    rows = [queries[i] for i in range(test.shape[0])]  # sliced once, outside timing
     # Datasets with relevance judgements also get task metrics (nDCG@10, ...), after timing.
     task = None
     if dataset.has_qrels:
@@ -273,8 +274,8 @@ def main(job_path: str) -> int:
             for index, params in enumerate(job["queries"]):
                 algo.set_query_params(**params)
                 for mode in job["modes"]:
-                    record_run(runs_group, f"{index:03d}-{mode}", algo, name, mode, params, rows, test, train,
-                               true_distances, dataset, k, runs, core, task)
+                    record_run(runs_group, f"{index:03d}-{mode}", algo, name, mode, params, rows, queries, test,
+                               train, true_distances, dataset, k, runs, core, task)
                     out.flush()
             results.write_attrs(out, {"status": "ok", "error": ""})
         except BaseException as exc:  # recorded, then the runner sees a failed run
@@ -289,12 +290,12 @@ def main(job_path: str) -> int:
 
 
 def record_run(group: h5py.Group, key: str, algo: Any, name: str, mode: str, params: dict, rows: list,
-               test: Any, train: Any, true_distances: np.ndarray, dataset: Dataset, k: int, runs: int,
+               queries: Any, test: Any, train: Any, true_distances: np.ndarray, dataset: Dataset, k: int, runs: int,
                core: int, task: Callable[[np.ndarray], dict[str, float]] | None = None) -> None:
     walls, all_latencies, best = [], [], None
     with PhaseMonitor() as monitor:
         for _ in range(runs):
-            ids, latencies, wall = run_single(algo, rows, k) if mode == "single" else run_batch(algo, test, k)
+            ids, latencies, wall = run_single(algo, rows, k) if mode == "single" else run_batch(algo, queries, k)
             walls.append(wall)
             if latencies is not None:
                 all_latencies.append(latencies)

@@ -187,3 +187,32 @@ def test_limit_small_bm25_through_the_registry(tmp_path):
     got = task_metrics(data.neighbors[:, :46], data.strings("corpus/ids"), data.strings("queries/ids"),
                        data.qrels(), k=46, names=names)
     assert got["R@2"] > 0.95  # every query names its attribute: BM25 finds both people
+
+
+def test_limit_generate_command_writes_runnable_datasets(tmp_path, capsys):
+    """`annsweep limit generate`: one file per (size, representation), LIMIT-style qrels, R@k first."""
+    from harness import cli
+    from harness.datasets import Dataset
+
+    args = ["--data-dir", str(tmp_path), "limit", "generate", "--docs", "30,60", "--k", "3", "--queries", "20",
+            "--pattern", "random", "-r", "bm25,text", "--seed", "5"]
+    assert cli.main(args) == 0
+    names = sorted(p.stem for p in tmp_path.glob("*.hdf5"))
+    assert names == ["limit-random-n30-k3-q20-s5-bm25", "limit-random-n30-k3-q20-s5-text",
+                     "limit-random-n60-k3-q20-s5-bm25", "limit-random-n60-k3-q20-s5-text"]
+    data = Dataset(tmp_path / "limit-random-n60-k3-q20-s5-text.hdf5")
+    assert data.kind == "text" and data.n_train == 60 and len(data.queries) == 20
+    assert json.loads(data.attrs["task_measures"])[0] == "R@3"
+    qrels = data.qrels()
+    assert len(qrels) == 20 and all(len(docs) == 3 for docs in qrels.values())
+    texts = dict(zip(data.strings("corpus/ids"), data.strings("corpus/text"), strict=True))
+    for qid, query in zip(data.strings("queries/ids"), data.queries, strict=True):
+        attribute = query.removeprefix("Who likes ").removesuffix("?")
+        pat = rf"(?:likes |, | and ){re.escape(attribute)}(?:, | and |\.$)"
+        holders = {d for d, t in texts.items() if re.search(pat, t)}
+        assert holders == set(qrels[qid])  # the attribute is held by exactly the relevant people
+    capsys.readouterr()
+    assert cli.main(args) == 0  # a second call keeps what exists
+    assert capsys.readouterr().out.count("kept") == 4
+    assert cli.main(["--data-dir", str(tmp_path), "limit", "generate", "--docs", "30", "-r", "glove"]) == 2
+    assert "unknown representation 'glove'" in capsys.readouterr().err
