@@ -77,16 +77,18 @@ def latency_percentiles(latencies_ns: np.ndarray) -> dict[str, float]:
 DEFAULT_TASK_MEASURES = ("nDCG@10", "R@10", "RR@10", "R@100")
 
 
-def task_measures(k: int, names: Sequence[str] = DEFAULT_TASK_MEASURES) -> list[str]:
+def task_measures(k: int, names: Sequence[str] = DEFAULT_TASK_MEASURES, n_docs: int | None = None) -> list[str]:
     """The ir-measures names recorded for a run with k results per query: a dataset may name its own
-    (attr ``task_measures``, e.g. LIMIT's R@2/R@10/R@100); cut-offs beyond k are left out."""
-    return [name for name in names if int(name.rpartition("@")[2] or 0) <= k]
+    (attr ``task_measures``, e.g. LIMIT's R@2/R@10/R@100); cut-offs beyond k are left out, unless k
+    covers all ``n_docs`` documents (a complete ranking: R@100 of 46 documents is R@46)."""
+    complete = n_docs is not None and k >= n_docs
+    return [name for name in names if complete or int(name.rpartition("@")[2] or 0) <= k]
 
 
 def task_metrics(ids: np.ndarray, doc_ids: Sequence[str], query_ids: Sequence[str],
                  qrels: Mapping[str, Mapping[str, int]], k: int,
                  names: Sequence[str] = DEFAULT_TASK_MEASURES) -> dict[str, float]:
-    """nDCG@10, R@10, MRR@10 (RR@10) and, for k >= 100, R@100 of a run, with ir-measures.
+    """nDCG@10, R@10, MRR@10 (RR@10) and, for k >= 100 (or k >= all documents), R@100 of a run, with ir-measures.
 
     The run ranks each query's returned ids in the order the adapter returned them
     (score k - rank); -1 (no result) is skipped.  Means are over the judged queries,
@@ -94,7 +96,7 @@ def task_metrics(ids: np.ndarray, doc_ids: Sequence[str], query_ids: Sequence[st
     """
     import ir_measures
 
-    measures = [ir_measures.parse_measure(name) for name in task_measures(k, names)]
+    measures = [ir_measures.parse_measure(name) for name in task_measures(k, names, len(doc_ids))]
     run = {query_ids[q]: {doc_ids[d]: float(k - rank) for rank, d in enumerate(row) if d >= 0}
            for q, row in enumerate(np.asarray(ids))}
     judged = {qid: dict(docs) for qid, docs in qrels.items() if qid in run}

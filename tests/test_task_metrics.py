@@ -107,3 +107,19 @@ def test_a_dataset_names_its_own_task_measures(judged_dataset):
     rankings = {f"q{q}": [f"doc-{d}" for d in ids[q]] for q in range(20)}
     want = np.mean([sum(d in qrels[q] for d in rankings[q][:2]) / len(qrels[q]) for q in qrels])
     assert got["R@2"] == pytest.approx(want, abs=1e-4)
+
+
+def test_deep_cutoffs_of_a_complete_ranking(judged_dataset):
+    """With k = every document the ranking is complete: R@100 is defined (and equals R@k)."""
+    path, qrels = judged_dataset
+    data = Dataset(path)
+    doc_ids, query_ids = data.strings("corpus/ids")[:40], data.strings("queries/ids")
+    small = {q: {d: g for d, g in docs.items() if d in set(doc_ids)} for q, docs in qrels.items()}
+    small = {q: docs for q, docs in small.items() if docs}
+    rng = np.random.default_rng(2)
+    ids = np.stack([rng.permutation(40) for _ in range(25)])
+    got = task_metrics(ids, doc_ids, query_ids, small, k=40, names=["R@2", "R@100"])
+    assert got["R@100"] == pytest.approx(1.0)  # every judged document is somewhere in a complete ranking
+    want_r2 = np.mean([sum(doc_ids[d] in small[q] for d in ids[int(q[1:])][:2]) / len(small[q]) for q in small])
+    assert got["R@2"] == pytest.approx(want_r2, abs=1e-4)
+    assert "R@100" not in task_metrics(ids[:, :39], doc_ids, query_ids, small, k=39, names=["R@2", "R@100"])
