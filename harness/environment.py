@@ -47,6 +47,27 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def container() -> dict[str, str] | None:
+    """The container this process runs in, if any: its engine and, when the launcher passes it in
+    ``ANNSWEEP_IMAGE_ID`` (``make docker-run`` and ``make docker-test`` do), the image's id."""
+    import os
+
+    engine = None
+    if Path("/.dockerenv").exists():
+        engine = "docker"
+    elif Path("/run/.containerenv").exists():
+        engine = "podman"
+    else:
+        try:
+            cgroup = Path("/proc/1/cgroup").read_text()
+        except OSError:
+            cgroup = ""
+        engine = next((name for name in ("docker", "containerd", "kubepods", "lxc") if name in cgroup), None)
+    if engine is None and "ANNSWEEP_IMAGE_ID" not in os.environ:
+        return None
+    return {"engine": engine or "unknown", "image_id": os.environ.get("ANNSWEEP_IMAGE_ID", "unknown")}
+
+
 def describe(core: int | None = None, command_line: list[str] | None = None) -> dict[str, Any]:
     return {
         "cpu_model": cpu_model(),
@@ -58,4 +79,5 @@ def describe(core: int | None = None, command_line: list[str] | None = None) -> 
         "git_commit": git_commit(),
         "command_line": command_line or sys.argv,
         "time_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "container": container(),
     }
