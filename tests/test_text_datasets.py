@@ -94,3 +94,26 @@ def test_limit_small_text_through_the_registry(tmp_path):
     assert np.array_equal(text.neighbors, bm25.neighbors)
     assert text.queries[0].startswith("Who likes ") and len(text.queries) == 1000
     assert text.qrels() == bm25.qrels()
+
+
+def test_bm25s_is_the_reference_bm25_with_the_reference_tokens(text_dataset, tmp_path):
+    """bm25s (k1 0.9, b 0.4, the reference tokenizer) returns the exact top 10 of the dataset's reference."""
+    path, _ = text_dataset
+    opts = runner.RunOptions(runs=1, timeout_s=120, results_root=tmp_path / "results", algorithms_root=ALGORITHMS,
+                             modes=("batch", "single"))
+    outcomes = runner.run_sweep(["bm25s"], str(path), opts)
+    assert {o.status for o in outcomes} == {"ok"}, [o.error for o in outcomes]
+    table = results.load(tmp_path / "results")
+    reference = table[table["build"] == "b=0.4_k1=0.9"]
+    assert len(reference) == 2 and (reference["recall"] == 1.0).all()
+    assert (table["recall"] > 0.5).all()  # the other (k1, b) rank differently, but not at random
+
+
+def test_bm25s_checks_its_parameters():
+    from harness.configs import load_adapter_class
+
+    cls = load_adapter_class("bm25s")
+    with pytest.raises(ValueError, match="tokenizer must be"):
+        cls("ip", tokenizer="whitespace")
+    with pytest.raises(ValueError, match="need k1 >= 0"):
+        cls("ip", k1=-1)

@@ -29,6 +29,7 @@ FLOAT16_WEIGHTS = {"seismic"}
 # The Lucene adapters: pyserini-bm25 takes text (neither xs dataset); pyserini-impact is exact over
 # integer-quantized weights, which tests/test_pyserini.py checks against scipy on the same integers.
 MOST_EXACT["pyserini-bm25"] = ({}, {})
+MOST_EXACT["bm25s"] = ({}, {})  # text only: checked against the text datasets' reference in test_text_datasets.py
 MOST_EXACT["pyserini-impact"] = ({"scale": 100}, {})
 QUANTIZED = {"pyserini-impact": "exact over round(w * scale): see tests/test_pyserini.py"}
 XS = ("random-xs-dense", "random-xs-sparse")

@@ -1,0 +1,68 @@
+"""BM25 in pure Python (the ``bm25s`` package: numpy + scipy), a second, clearly labelled baseline
+next to Lucene's (``pyserini-bm25``); it accepts text datasets.
+
+bm25s computes every (term, document) BM25 score at indexing time into a sparse matrix, so
+``k1`` and ``b`` are *build* parameters; a query sums the rows of its tokens.  ``method`` picks
+bm25s's variant (``lucene`` by default: Lucene's idf, tf/(tf + k1·(1 − b + b·dl/avgdl))).
+``tokenizer``: ``reference`` (default) tokenizes as the text dataset's reference BM25 does
+(``harness.encoders.simple_tokenize``: lowercase alphanumeric tokens, no stemming or
+stopwords), so kNN recall measures bm25s against the same BM25; ``bm25s`` uses bm25s's own
+tokenizer (tokens of two or more word characters, English stopwords removed).  bm25s
+retrieves with one thread (``n_threads=0``) and its numpy backend.  Only the ids are returned;
+bm25s's scores are not used.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from harness.algorithm import TEXT, Algorithm
+from harness.encoders import simple_tokenize
+
+NAME = "bm25s"
+
+
+class BM25S(Algorithm):
+    accepts: ClassVar[frozenset[str]] = frozenset({TEXT})
+    distances: ClassVar[frozenset[str]] = frozenset({"ip"})
+
+    def __init__(self, metric: str, k1: float = 0.9, b: float = 0.4, method: str = "lucene",
+                 tokenizer: str = "reference", **build_params: Any) -> None:
+        if build_params:
+            raise ValueError(f"{NAME}: unknown build parameter(s) {sorted(build_params)} "
+                             "(known: k1, b, method, tokenizer)")
+        if k1 < 0 or not 0 <= b <= 1:
+            raise ValueError(f"{NAME}: need k1 >= 0 and 0 <= b <= 1, got k1={k1}, b={b}")
+        if tokenizer not in ("reference", "bm25s"):
+            raise ValueError(f"{NAME}: tokenizer must be 'reference' or 'bm25s', got {tokenizer!r}")
+        super().__init__(metric, k1=k1, b=b, method=method, tokenizer=tokenizer)
+
+    def _tokens(self, texts: list[str]) -> list[list[str]]:
+        import bm25s
+
+        if self.build_params["tokenizer"] == "reference":
+            return [simple_tokenize(t) for t in texts]
+        return bm25s.tokenize(texts, return_ids=False, show_progress=False)
+
+    def fit(self, dataset) -> None:
+        import bm25s
+
+        p = self.build_params
+        self.retriever = bm25s.BM25(k1=p["k1"], b=p["b"], method=p["method"])
+        self.n_docs = dataset.n_train
+        self.retriever.index(self._tokens(dataset.strings("corpus/text")), show_progress=False)
+
+    def batch_query(self, texts: list[str], k: int) -> np.ndarray:
+        # bm25s needs k <= corpus size; an empty query returns nothing, padded with -1 below.
+        tokens = [t or [""] for t in self._tokens(list(texts))]
+        docs, scores = self.retriever.retrieve(tokens, k=min(k, self.n_docs), show_progress=False, n_threads=0)
+        out = np.full((len(texts), k), -1, dtype=np.int64)
+        hits = np.where(scores > 0, docs, -1)  # documents sharing no token with the query are not results
+        out[:, : hits.shape[1]] = hits
+        return out
+
+    def query(self, text: str, k: int) -> np.ndarray:
+        row = self.batch_query([text], k)[0]
+        return row[row >= 0]
