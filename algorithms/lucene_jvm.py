@@ -27,6 +27,7 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -113,21 +114,22 @@ def fingerprint(*parts: np.ndarray | sp.csr_matrix | list[str]) -> str:
 
 
 def cached_index(kind: str, dataset_name: str, content_key: str, slug: str,
-                 build: Callable[[Path, Path], None]) -> tuple[Path, bool]:
+                 build: Callable[[Path, Path], None]) -> tuple[Path, float]:
     """``<cache>/lucene/<kind>/<dataset>-<content>/<slug>/index``, built by ``build(input_dir, index_dir)``
-    when absent; returns (index folder, whether it was reused).  A complete index has a ``DONE`` marker,
-    so an interrupted build is rebuilt, never half-used."""
+    when absent; returns (index folder, seconds spent building it: 0 when it was reused).  A complete
+    index has a ``DONE`` marker, so an interrupted build is rebuilt, never half-used."""
     folder = cache_root() / "lucene" / kind / f"{dataset_name}-{content_key}" / slug
     index_dir, done = folder / "index", folder / "DONE"
     if done.is_file() and index_dir.is_dir():
-        return index_dir, True
+        return index_dir, 0.0
+    start = time.perf_counter()
     shutil.rmtree(folder, ignore_errors=True)
     input_dir = folder / "input"
     input_dir.mkdir(parents=True)
     build(input_dir, index_dir)
     shutil.rmtree(input_dir)  # the collection files are only needed while indexing
     done.write_text("ok\n")
-    return index_dir, False
+    return index_dir, time.perf_counter() - start
 
 
 def folder_bytes(folder: Path) -> int:
@@ -167,8 +169,6 @@ def warm_up(run_round: Callable[[], None], budget_s: float | None = None, quiet_
     compiler, which the single-thread proof rightly flags.  Queries made from the corpus did
     not settle it: the workload's own queries still set off compilations for seconds.
     """
-    import time
-
     if budget_s is None:
         budget_s = float(os.environ.get("ANNSWEEP_JVM_WARMUP_S", "120"))
     start = time.perf_counter()

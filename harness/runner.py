@@ -55,8 +55,8 @@ class BuildOutcome:
 
 
 def default_core() -> int:
-    """The highest core this process may use: core 0 is left to the runner and the OS."""
-    return max(os.sched_getaffinity(0))
+    """The core a single local worker pins to: the highest one (core 0 is left to the runner and the OS)."""
+    return executors.local_cores(1)[0]
 
 
 def compatible(definition: configs.AlgorithmDefinition, dataset: Dataset) -> str | None:
@@ -124,8 +124,7 @@ def make_executor(options: RunOptions) -> executors.Executor:
         return executors.RayExecutor(options.ray_address)
     if options.executor != "local":
         raise ValueError(f"unknown executor {options.executor!r} (local or ray)")
-    core = default_core() if options.core is None and options.jobs == 1 else options.core
-    return executors.LocalExecutor(executors.local_cores(options.jobs, core, options.use_all_cores))
+    return executors.LocalExecutor(executors.local_cores(options.jobs, options.core, options.use_all_cores))
 
 
 def run_task(task: BuildTask, core: int, options: RunOptions) -> BuildOutcome:
