@@ -73,9 +73,12 @@ install-ray: $(RAY)
 # `make run` installs the Lucene extra when it will be needed: a pyserini adapter or a text dataset.
 NEEDS_LUCENE := $(if $(or $(findstring pyserini,$(ALGO)),$(findstring -text,$(DATASET))),$(LUCENE))
 
+# ... and the model libraries when the dataset is encoded with them (prepared on first use).
+NEEDS_EMBED := $(if $(or $(filter cranfield wordnet,$(firstword $(subst :, ,$(DATASET)))),$(findstring minilm,$(DATASET)),$(findstring splade,$(DATASET)),$(findstring wordllama,$(DATASET))),$(EMBED))
+
 # The report is written even when a build failed (the failure is in it); make still fails then.
 NEEDS_RAY := $(if $(findstring --executor ray,$(ARGS)),$(RAY))
-run: $(STAMP) $(NEEDS_LUCENE) $(NEEDS_RAY)
+run: $(STAMP) $(NEEDS_LUCENE) $(NEEDS_EMBED) $(NEEDS_RAY)
 	$(BIN)/annsweep run --dataset $(DATASET) $(if $(ALGO),--algorithm $(ALGO)) --k $(K) --runs $(RUNS) $(ARGS); \
 	status=$$?; $(BIN)/annsweep report --threshold $(THRESHOLD) || exit 1; exit $$status
 

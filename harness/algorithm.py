@@ -104,6 +104,18 @@ class Algorithm:
         """
 
     # --- optional facts -----------------------------------------------------
+    # For a multi-representation dataset (a pipeline): the representation whose exact search is
+    # the ground truth of kNN recall, set by ``fit`` (None: the dataset's primary representation).
+    reference_representation: str | None = None
+
+    def series(self) -> str | None:
+        """The curve the current query setting is drawn on in plots (None: the algorithm's name).
+
+        One adapter can stand for several methods (the pipeline adapter: retrieval alone, re-rank,
+        fusion); each gets its own Pareto frontier.
+        """
+        return None
+
     def index_size_bytes(self) -> int | None:
         """Size of the built index in bytes, if the library can tell."""
         return None

@@ -57,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     exp.add_argument("--format", choices=["csv"], default="csv")
     exp.add_argument("--output", "-o", help="file to write (default: standard output)")
     exp.add_argument("--dataset")
+    runs = res_sub.add_parser("runs", help="every run: series, settings, recall and qrels metrics, QPS, index size")
+    runs.add_argument("--dataset")
+    runs.add_argument("--k", type=int, help="only results for this k")
+    runs.add_argument("--mode", choices=["single", "batch"])
+    runs.add_argument("--markdown", action="store_true", help="a Markdown table (for notes and READMEs)")
     show = res_sub.add_parser("show", help="summary per algorithm: best QPS above a recall threshold")
     show.add_argument("--dataset")
     show.add_argument("--threshold", type=float, default=0.9)
@@ -206,6 +211,17 @@ def cmd_results(args: argparse.Namespace) -> int:
     if frame.empty:
         print(f"no results under {results.results_dir()}")
         return 0
+    if args.action == "runs":
+        if args.k is not None:
+            frame = frame[frame["k"] == args.k]
+        if args.mode is not None:
+            frame = frame[frame["mode"] == args.mode]
+        table = results.run_table(frame)
+        if args.markdown:
+            print(table.drop(columns=["build"]).to_markdown(index=False, floatfmt=".4g"))
+        else:
+            print(_table(table.drop(columns=["build"])))
+        return 0
     print(_table(results.summarize(frame, args.threshold)))
     return 0
 
@@ -233,7 +249,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     frame, out_dir = _selected(args)
     pairs = [(args.x or "recall", args.y)] if args.y else None
     if args.x and not args.y:
-        pairs = [(args.x, y) for _, y in plots.STANDARD_FIGURES if y != args.x]
+        pairs = [(args.x, y) for y in dict.fromkeys(y for _, y in plots.STANDARD_FIGURES) if y != args.x]
     figures = plots.plot_dataset(frame, out_dir, pairs=pairs, raw=args.raw, x_scale=args.x_scale)
     for fig in figures:
         print(" ".join(str(p) for p in fig.paths))

@@ -17,6 +17,7 @@ build whose query settings are the union, so each index is built once.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import itertools
 import json
@@ -99,17 +100,43 @@ class AlgorithmDefinition:
 
 
 def expand_grid(params: dict[str, Any]) -> list[dict[str, Any]]:
-    """``{a: [1, 2], b: 3}`` → ``[{a: 1, b: 3}, {a: 2, b: 3}]`` (scalars are one-element lists)."""
+    """``{a: [1, 2], b: 3}`` → ``[{a: 1, b: 3}, {a: 2, b: 3}]`` (scalars are one-element lists).
+
+    A nested mapping expands the same way, inside its key: ``{stage1: {ef: [10, 20]}}`` gives
+    ``{stage1: {ef: 10}}`` and ``{stage1: {ef: 20}}`` (the pipeline adapter's stage parameters).
+    """
     keys = list(params)
-    values = [v if isinstance(v, list) else [v] for v in params.values()]
+    values = [expand_grid(v) if isinstance(v, dict) else v if isinstance(v, list) else [v]
+              for v in params.values()]
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
 
 
+SLUG_MAX = 200  # with .h5 / .log and the temp-file marker, names stay under the usual 255-byte limit
+
+
 def params_slug(params: dict[str, Any]) -> str:
+    """``M=16_ef_construction=200``; nested mappings flatten to dotted keys (``stage1.M=16``, a
+    level named ``build`` is left out), and a very long slug is cut and ends with a hash of it."""
     if not params:
         return "default"
-    text = "_".join(f"{k}={params[k]}" for k in sorted(params))
-    return re.sub(r"[^A-Za-z0-9=._+-]", "-", text)
+    flat = _flatten(params)
+    text = "_".join(f"{k}={flat[k]}" for k in sorted(flat))
+    text = re.sub(r"[^A-Za-z0-9=._+-]", "-", text)
+    if len(text) > SLUG_MAX:
+        digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        text = f"{text[:SLUG_MAX - 13]}-{digest}"
+    return text
+
+
+def _flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = prefix.rstrip(".") if key == "build" and prefix else f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}." if name else ""))
+        else:
+            flat[name] = value
+    return flat
 
 
 def discover(root: Path | None = None) -> dict[str, AlgorithmDefinition]:

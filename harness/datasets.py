@@ -24,6 +24,14 @@ ground truth is its exact top 100 and returned ids are scored with it, so kNN
 recall reads "agreement with the reference BM25".  Adapters receive the texts,
 never these vectors; the qrels metrics (nDCG@10, recall@k) measure the task.
 
+Layout (multi), several representations of one collection (hybrid pipelines): ``type="multi"``,
+``representations/<name>/`` holds one representation laid out as above (``train``, ``test``,
+``neighbors``, ``distances``; attrs ``type``, ``distance``, ``dimension``), beside one shared
+``corpus/``, ``queries/`` and ``qrels``, so every representation has the same rows, ids and
+judgements.  Attrs: ``representations`` (JSON list), ``primary`` (the representation a plain reader
+of ``train``/``test`` gets) and ``aliases`` (JSON, role → name, e.g. ``{"dense": "minilm"}``).
+``<name>:<representation>`` opens one representation as an ordinary dataset.
+
 ``distances`` always follow the ann-benchmarks rule *smaller is closer*:
 euclidean → L2 distance, angular → 1 − cosine, ip → −(inner product).
 Ground truth is exact: candidates from a brute-force search, then re-scored
@@ -51,7 +59,9 @@ from tqdm import tqdm
 from harness import synthetic
 
 DISTANCES = ("angular", "euclidean", "ip")
-KINDS = ("dense", "sparse", "text")
+KINDS = ("dense", "sparse", "text")  # of one representation
+MULTI = "multi"  # a file of several representations (see the module docstring)
+REPRESENTATION_SEPARATOR = ":"
 GROUND_TRUTH_DEPTH = 100
 TEXT_KEYS = ("corpus/ids", "corpus/text", "queries/ids", "queries/text")
 
@@ -86,16 +96,33 @@ Matrix = np.ndarray | sp.csr_matrix
 class Dataset:
     """Typed, lazy access to one prepared dataset file."""
 
-    def __init__(self, path: str | Path, name: str | None = None) -> None:
+    def __init__(self, path: str | Path, name: str | None = None, representation: str | None = None) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise DatasetError(f"{self.path}: dataset file not found")
         self.name = name or self.path.stem
+        self.representations: list[str] = []  # of a multi-representation file
+        self.aliases: dict[str, str] = {}
+        self.representation_name = representation  # which one this object reads (None: a plain file)
         try:
             with h5py.File(self.path, "r") as f:
-                attrs = dict(f.attrs)
-                keys = set(f.keys())
-                train_obj = f.get("train")
+                file_attrs = dict(f.attrs)
+                top_keys = set(f.keys())
+                multi = _decode(file_attrs.get("type")) == MULTI
+                if multi:
+                    self._read_representations(f, file_attrs)
+                    if representation is None:
+                        representation = self.primary
+                    else:
+                        representation = self.resolve(representation)
+                elif representation is not None:
+                    raise DatasetError(f"{self.path}: has one representation; cannot open representation "
+                                       f"{representation!r} of it")
+                root = f[f"representations/{representation}"] if multi else f
+                # Checked below like a plain file; a representation's attrs override the file's.
+                attrs = {**file_attrs, **dict(root.attrs)} if multi else file_attrs
+                keys = set(root.keys())
+                train_obj = root.get("train")
                 train_is_group = isinstance(train_obj, h5py.Group)
                 # A CSR group's shape is its "shape" attribute (None if absent, reported below).
                 if train_is_group:
@@ -106,32 +133,65 @@ class Dataset:
                     train_shape = getattr(train_obj, "shape", None)
         except OSError as exc:
             raise DatasetError(f"{self.path}: not a readable HDF5 file ({exc})") from exc
+        where = f"{self.path} (representation {representation!r})" if multi else str(self.path)
+        self._prefix = f"representations/{representation}/" if multi else ""
         missing = {"train", "test"} - keys
         if missing:
-            raise DatasetError(f"{self.path}: missing dataset(s) {sorted(missing)}")
-        self.kind = _decode(attrs.get("type", "sparse" if train_is_group else "dense"))
-        if self.kind not in KINDS:
-            raise DatasetError(f"{self.path}: unknown type {self.kind!r} (expected one of {', '.join(KINDS)})")
+            raise DatasetError(f"{where}: missing dataset(s) {sorted(missing)}")
+        kind = _decode(attrs.get("type", "sparse" if train_is_group else "dense"))
+        if kind not in KINDS:
+            raise DatasetError(f"{where}: unknown type {kind!r} (expected one of {', '.join(KINDS)}, or {MULTI})")
+        # A multi file opened whole is "multi"; the adapter then picks representations by name.
+        self.kind = MULTI if multi and self.representation_name is None else kind
+        self.representation_kind = kind
         # Checked before the layout so that e.g. ann-benchmarks' jaccard set files get this message.
-        self.distance = _decode(attrs.get("distance", "ip" if self.kind != "dense" else ""))
+        self.distance = _decode(attrs.get("distance", "ip" if kind != "dense" else ""))
         if self.distance not in DISTANCES:
             raise DatasetError(
-                f"{self.path}: distance {self.distance!r} is not supported (supported: {', '.join(DISTANCES)})"
+                f"{where}: distance {self.distance!r} is not supported (supported: {', '.join(DISTANCES)})"
             )
-        if self.kind != "dense" and not train_is_group:
-            raise DatasetError(f"{self.path}: type is {self.kind!r} but 'train' is not a CSR group")
-        if self.kind != "dense" and train_shape is None:
-            raise DatasetError(f"{self.path}: sparse group 'train' has no 'shape' attribute")
-        if self.kind == "dense" and (train_is_group or train_shape is None or len(train_shape) != 2):
-            raise DatasetError(f"{self.path}: 'train' must be a 2-D array")
+        if kind != "dense" and not train_is_group:
+            raise DatasetError(f"{where}: type is {kind!r} but 'train' is not a CSR group")
+        if kind != "dense" and train_shape is None:
+            raise DatasetError(f"{where}: sparse group 'train' has no 'shape' attribute")
+        if kind == "dense" and (train_is_group or train_shape is None or len(train_shape) != 2):
+            raise DatasetError(f"{where}: 'train' must be a 2-D array")
         self.dimension = int(attrs.get("dimension", train_shape[1]))
         self.n_train = int(train_shape[0])
         self.has_ground_truth = "neighbors" in keys and "distances" in keys
-        self.has_text = "corpus" in keys and "queries" in keys
-        self.has_qrels = "qrels" in keys
+        self.has_text = "corpus" in top_keys and "queries" in top_keys
+        self.has_qrels = "qrels" in top_keys
         self.attrs = {k: _decode(v) for k, v in attrs.items()}
-        if self.kind == "text" and not self.has_text:
-            raise DatasetError(f"{self.path}: type is 'text' but the file has no corpus/ and queries/ texts")
+        if kind == "text" and not self.has_text:
+            raise DatasetError(f"{where}: type is 'text' but the file has no corpus/ and queries/ texts")
+
+    def _read_representations(self, f: h5py.File, attrs: Mapping) -> None:
+        group = f.get("representations")
+        if not isinstance(group, h5py.Group) or not len(group):
+            raise DatasetError(f"{self.path}: type is {MULTI!r} but the file has no 'representations' group")
+        self.representations = sorted(group)
+        try:
+            self.aliases = json.loads(_decode(attrs.get("aliases", "{}")))
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{self.path}: attribute 'aliases' is not JSON ({exc})") from exc
+        self.primary = self.resolve(_decode(attrs.get("primary", self.representations[0])))
+
+    def resolve(self, representation: str) -> str:
+        """A representation's name from its name or its alias (``dense`` → ``minilm``)."""
+        name = self.aliases.get(representation, representation)
+        if name not in self.representations:
+            aliases = ", ".join(f"{a} = {n}" for a, n in sorted(self.aliases.items()))
+            raise DatasetError(f"{self.path}: no representation {representation!r} (has "
+                               f"{', '.join(self.representations) or 'none'}{'; ' + aliases if aliases else ''})")
+        return name
+
+    def representation(self, name: str) -> Dataset:
+        """One representation of a multi-representation dataset, as an ordinary dataset."""
+        if not self.representations:
+            raise DatasetError(f"{self.path}: has one representation ({self.kind}); it has no {name!r}")
+        name = self.resolve(name)
+        base = self.name.split(REPRESENTATION_SEPARATOR)[0]
+        return Dataset(self.path, name=f"{base}{REPRESENTATION_SEPARATOR}{name}", representation=name)
 
     def __repr__(self) -> str:
         return f"Dataset({self.name!r}, {self.kind}, {self.distance}, n={self.n_train}, d={self.dimension})"
@@ -159,8 +219,11 @@ class Dataset:
         return self._read_ground_truth("distances").astype(np.float32, copy=False)
 
     @property
-    def queries(self) -> Matrix | list[str]:
-        """What an adapter is asked: the test vectors, or the query texts of a text dataset."""
+    def queries(self) -> Matrix | list[str] | QuerySet:
+        """What an adapter is asked: the test vectors, the query texts of a text dataset, or every
+        representation's queries (a :class:`QuerySet`) of a multi-representation dataset."""
+        if self.kind == MULTI:
+            return QuerySet({r: self.representation(r).queries for r in self.representations})
         return self.strings("queries/text") if self.kind == "text" else self.test
 
     def strings(self, key: str) -> list[str]:
@@ -187,12 +250,12 @@ class Dataset:
         if not self.has_ground_truth:
             raise DatasetError(f"{self.path}: no ground truth ('neighbors'/'distances') in the file")
         with h5py.File(self.path, "r") as f:
-            return f[key][()]
+            return f[self._prefix + key][()]
 
     def _read_matrix(self, key: str) -> Matrix:
         with h5py.File(self.path, "r") as f:
-            obj = f[key]
-            if self.kind == "dense":
+            obj = f[self._prefix + key]
+            if self.representation_kind == "dense":
                 if not isinstance(obj, h5py.Dataset) or obj.ndim != 2:
                     raise DatasetError(f"{self.path}: '{key}' must be a 2-D array")
                 return np.ascontiguousarray(obj[()], dtype=np.float32)
@@ -206,6 +269,21 @@ class Dataset:
             except (KeyError, ValueError) as exc:
                 raise DatasetError(f"{self.path}: '{key}' is not a valid CSR group ({exc})") from exc
             return m
+
+
+@dataclass(frozen=True)
+class QuerySet:
+    """The queries of a multi-representation dataset: representation name → its queries (rows in
+    the same order).  ``queries[i]`` is query i in every representation, as a dict."""
+
+    by_representation: dict[str, Matrix | list[str]]
+
+    def __len__(self) -> int:
+        first = next(iter(self.by_representation.values()))
+        return len(first) if isinstance(first, list) else int(first.shape[0])
+
+    def __getitem__(self, i: int) -> dict[str, object]:
+        return {name: q[i] for name, q in self.by_representation.items()}
 
 
 def _decode(value: object) -> object:
@@ -407,6 +485,73 @@ def _qrel_rows(path: Path, qrels: Mapping[str, Mapping[str, int]],
     return q_col, d_col, grades
 
 
+def write_multi_dataset(path: str | Path, parts: Mapping[str, Dataset], primary: str,
+                        aliases: Mapping[str, str] | None = None, **attrs: object) -> Path:
+    """Write a multi-representation dataset from single-representation ``parts`` (name → dataset).
+
+    The parts must describe the same collection: identical ``corpus/ids`` and ``queries/ids`` (so
+    row i is the same document or query in each) and identical relevance judgements.  Each part's
+    vectors and exact ground truth are copied into ``representations/<name>/``; the ids, texts and
+    qrels are stored once (texts from a text part if there is one, since its adapters read them).
+    Written to a temporary file and renamed, like :func:`write_dataset`.
+    """
+    path = Path(path)
+    if not parts:
+        raise DatasetError(f"{path}: a multi-representation dataset needs at least one representation")
+    aliases = dict(aliases or {})
+    for name, part in parts.items():
+        if not name or REPRESENTATION_SEPARATOR in name or "/" in name:
+            raise DatasetError(f"{path}: bad representation name {name!r}")
+        if part.kind == MULTI:
+            raise DatasetError(f"{part.path}: is itself multi-representation; pass one representation")
+        if not (part.has_text and part.has_ground_truth):
+            raise DatasetError(f"{part.path}: representation {name!r} needs corpus/ids, queries/ids and ground truth")
+    for role, name in aliases.items():
+        if name not in parts:
+            raise DatasetError(f"{path}: alias {role!r} names {name!r}, which is not a representation")
+    primary = aliases.get(primary, primary)
+    if primary not in parts:
+        raise DatasetError(f"{path}: primary representation {primary!r} is not one of {', '.join(parts)}")
+    first_name, first = next(iter(parts.items()))
+    reference = {key: first.strings(key) for key in ("corpus/ids", "queries/ids")}
+    qrels = first.qrels() if first.has_qrels else None
+    for part in parts.values():
+        for key, ids in reference.items():
+            if part.strings(key) != ids:
+                raise DatasetError(f"{part.path}: its {key} differ from those of {first.path} (representation "
+                                   f"{first_name!r}): representations must share one id space, row for row")
+        if (part.qrels() if part.has_qrels else None) != qrels:
+            raise DatasetError(f"{part.path}: its qrels differ from those of {first.path}")
+    texts = next((p for p in parts.values() if p.kind == "text"), first)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w") as out:
+            out.attrs["type"] = MULTI
+            out.attrs["representations"] = json.dumps(list(parts))
+            out.attrs["primary"] = primary
+            out.attrs["aliases"] = json.dumps(aliases, sort_keys=True)
+            for key, value in attrs.items():
+                out.attrs[key] = value
+            group = out.create_group("representations")
+            for name, part in parts.items():
+                with h5py.File(part.path, "r") as src:
+                    dst = group.create_group(name)
+                    for key in ("train", "test", "neighbors", "distances"):
+                        src.copy(src[key], dst, key)
+                    for key, value in src.attrs.items():
+                        dst.attrs[key] = value
+                    dst.attrs["part_of"] = str(attrs.get("name", path.stem))
+            with h5py.File(texts.path, "r") as src:
+                for key in ("corpus", "queries", "qrels"):
+                    if key in src:
+                        src.copy(src[key], out, key)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 # --- registry: generated and source-built datasets ---------------------------------------------
 
 
@@ -476,6 +621,30 @@ class DatasetSpec:
     distance: str
     make: Callable[[], tuple[Matrix, Matrix] | DatasetContents]  # -> (train, test) or DatasetContents
     sources: tuple[SourceFiles, ...] = ()  # empty: generated by annsweep.synthetic
+
+
+@dataclass(frozen=True)
+class MultiDatasetSpec:
+    """A multi-representation dataset made of registry datasets (one per representation)."""
+
+    name: str
+    description: str
+    parts: Mapping[str, str]  # representation name → registry dataset holding it
+    primary: str  # what a plain reader of train/test gets; also the kNN-recall reference by default
+    aliases: Mapping[str, str] = field(default_factory=dict)  # role (dense, sparse, lexical) → representation
+    kind: str = MULTI
+
+    @property
+    def distance(self) -> str:
+        return REGISTRY[self.parts[self.aliases.get(self.primary, self.primary)]].distance
+
+    @property
+    def sources(self) -> tuple[SourceFiles, ...]:
+        seen: dict[str, SourceFiles] = {}
+        for part in self.parts.values():
+            for files in REGISTRY[part].sources:
+                seen.setdefault(f"{files.root()}/{files.folder}", files)
+        return tuple(seen.values())
 
 
 def _wordnet_splade_tiny() -> DatasetContents:
@@ -556,7 +725,7 @@ def _text(maker: str, *args: str) -> Callable[[], DatasetContents]:
 
 
 # Fixed seeds: a registry name always denotes the same arrays (and the same ground truth).
-REGISTRY: dict[str, DatasetSpec] = {
+REGISTRY: dict[str, DatasetSpec | MultiDatasetSpec] = {
     s.name: s
     for s in (
         DatasetSpec(
@@ -623,9 +792,27 @@ REGISTRY: dict[str, DatasetSpec] = {
                     "embeddings (384-d)", "dense", "angular", _text("cisi", "minilm", "MINILM_ATTRS"), (CISI,)),
         DatasetSpec("wordnet-wordllama", "WordNet 3.0 glosses (117,659) and the 10,000 example-sentence queries "
                     "of wordnet-splade-tiny, wordllama embeddings (256-d)", "dense", "angular",
-                    _text("wordnet_wordllama"), (WORDNET_DATABASE,)),
+                    _text("wordnet", "wordllama", "WORDLLAMA_ATTRS"), (WORDNET_DATABASE,)),
+        DatasetSpec("wordnet-text", "WordNet 3.0 glosses (117,659) and the 10,000 example-sentence queries of "
+                    "wordnet-splade-tiny, as texts for text adapters (ground truth: exact BM25 k1=0.9 b=0.4)",
+                    "text", "ip", _text("wordnet", "bm25", "TEXT_ATTRS"), (WORDNET_DATABASE,)),
     )
 }
+
+
+# Collections with several representations, for hybrid pipelines (algorithms/pipeline): the roles
+# dense / sparse / lexical let one pipeline config run on any of them.
+for _multi in (
+    MultiDatasetSpec("cranfield", "Cranfield 1400 (225 queries, graded qrels) in three representations: "
+                     "all-MiniLM-L6-v2 (dense), SPLADE-tiny (sparse), text (lexical, BM25 reference)",
+                     {"minilm": "cranfield-minilm", "splade-tiny": "cranfield-splade-tiny", "text": "cranfield-text"},
+                     "minilm", {"dense": "minilm", "sparse": "splade-tiny", "lexical": "text"}),
+    MultiDatasetSpec("wordnet", "WordNet 3.0 glosses (117,659) and 10,000 example-sentence queries in three "
+                     "representations: wordllama (dense), SPLADE-tiny (sparse), text (lexical, BM25 reference)",
+                     {"wordllama": "wordnet-wordllama", "splade-tiny": "wordnet-splade-tiny", "text": "wordnet-text"},
+                     "wordllama", {"dense": "wordllama", "sparse": "splade-tiny", "lexical": "text"}),
+):
+    REGISTRY[_multi.name] = _multi
 
 
 LIMIT = SourceFiles(
@@ -671,7 +858,7 @@ def sources_missing(spec: DatasetSpec) -> list[Path]:
     return [path for files in spec.sources for path in files.missing()]
 
 
-def _registry_entry(name: str, directory: str | Path | None = None) -> DatasetSpec:
+def _registry_entry(name: str, directory: str | Path | None = None) -> DatasetSpec | MultiDatasetSpec:
     spec = REGISTRY.get(name)
     if spec is None:
         raise DatasetError(_unknown_message(name, directory))
@@ -711,6 +898,8 @@ def prepare(name: str, directory: str | Path | None = None, force: bool = False,
                 f"{', '.join(map(str, missing))}: {what} needed by dataset {name!r} not found ({files.origin}); "
                 + files.hint.format(folder=files.folder, root=files.root())
             )
+    if isinstance(spec, MultiDatasetSpec):
+        return _prepare_multi(spec, directory, progress)
     if progress:
         print(f"preparing {name} → {path}", file=sys.stderr, flush=True)
     start = time.perf_counter()
@@ -729,6 +918,17 @@ def prepare(name: str, directory: str | Path | None = None, force: bool = False,
     return written
 
 
+def _prepare_multi(spec: MultiDatasetSpec, directory: str | Path | None, progress: bool) -> Path:
+    """Prepare each part (if missing) and gather them into ``<name>.hdf5``."""
+    parts = {rep: Dataset(prepare(part, directory, progress=progress), name=part) for rep, part in spec.parts.items()}
+    if progress:
+        print(f"gathering {', '.join(spec.parts.values())} → {dataset_path(spec.name, directory)}",
+              file=sys.stderr, flush=True)
+    return write_multi_dataset(dataset_path(spec.name, directory), parts, spec.primary, spec.aliases,
+                               name=spec.name, description=spec.description,
+                               made_from=json.dumps(dict(spec.parts), sort_keys=True))
+
+
 def open_dataset(
     name_or_path: str | Path, directory: str | Path | None = None, prepare_missing: bool = True
 ) -> Dataset:
@@ -738,13 +938,17 @@ def open_dataset(
     separator is opened as a file.  Otherwise ``<data dir>/<name>.hdf5`` is
     opened if it exists (so ann-benchmarks files dropped into the data dir work
     by name); a registry dataset that is missing is prepared first (unless
-    ``prepare_missing`` is false).
+    ``prepare_missing`` is false).  ``<name>:<representation>`` opens one
+    representation (by name or role alias) of a multi-representation dataset.
     """
     text = str(name_or_path)
     if isinstance(name_or_path, Path) or Path(text).suffix in (".hdf5", ".h5") or os.sep in text or "/" in text:
         return Dataset(name_or_path)
     if VIEW_SEPARATOR in text:
         return matryoshka_view(text, directory, prepare_missing)
+    if REPRESENTATION_SEPARATOR in text:  # <multi dataset>:<representation>
+        base, _, representation = text.partition(REPRESENTATION_SEPARATOR)
+        return open_dataset(base, directory, prepare_missing).representation(representation)
     path = dataset_path(text, directory)
     if path.is_file():
         return Dataset(path, name=text)

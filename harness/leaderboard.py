@@ -40,8 +40,9 @@ def leaderboard(frame: pd.DataFrame, threshold: float = 0.9, quality: str = "rec
     """
     quality_metric, speed_metric = run_metric(quality), run_metric(speed)
     ok = plots.ok_runs(frame)
+    ok = ok.assign(series=plots.series_of(ok))  # an adapter with several methods has a row per method
     rows = []
-    for (dataset, k, mode, algorithm), runs in ok.groupby(GROUP + ["algorithm"], sort=True):
+    for (dataset, k, mode, algorithm), runs in ok.groupby(GROUP + ["series"], sort=True):
         best = best_point(runs, threshold, quality_metric, speed_metric)
         row = {"dataset": dataset, "k": int(k), "mode": mode, "algorithm": algorithm, "runs": len(runs),
                "max_recall": quality_metric.values(runs).max()}

@@ -21,7 +21,9 @@ import pandas as pd  # noqa: E402
 from harness.metrics import RunMetric, pareto_frontier, run_metric  # noqa: E402
 
 # The figures `annsweep plot` draws when no --x/--y is given: (x, y), recall on x.
-STANDARD_FIGURES = [("recall", "qps"), ("recall", "build_time"), ("recall", "index_size"), ("recall", "p99")]
+# Runs of datasets with relevance judgements also get the task-quality frontier (none drawn without them).
+STANDARD_FIGURES = [("recall", "qps"), ("recall", "build_time"), ("recall", "index_size"), ("recall", "p99"),
+                    ("nDCG@10", "qps")]
 FORMATS = ("png", "svg")
 # Recall 1.0 is infinitely far right on a logit axis: values are clipped this close to 0 and 1.
 LOGIT_CLIP = 1e-4
@@ -61,21 +63,33 @@ def machine_of(frame: pd.DataFrame) -> str:
     return seen.pop() if len(seen) == 1 else ("various machines" if seen else "unknown machine")
 
 
+def series_of(frame: pd.DataFrame) -> pd.Series:
+    """The curve of each run: its ``series`` (older results have none: the algorithm)."""
+    if "series" not in frame:
+        return frame["algorithm"]
+    return frame["series"].where(frame["series"].notna(), frame["algorithm"])
+
+
 def ok_runs(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["status"] == "ok"]
 
 
 def draw(frame: pd.DataFrame, x: RunMetric, y: RunMetric, *, title: str, k: int, colors: dict[str, tuple],
          raw: bool = False, x_scale: str | None = None) -> plt.Figure | None:
-    """One figure: each algorithm's Pareto frontier of (x, y); None when no run has both values."""
+    """One figure: each series' Pareto frontier of (x, y); None when no run has both values.
+
+    A series is an algorithm, or one method of an adapter that stands for several (a pipeline's
+    re-rank or fusion): the ``series`` column of the results table.
+    """
     xs, ys = x.values(frame), y.values(frame)
     have = ~(xs.isna() | ys.isna())
     if not have.any():
         return None
     fig, ax = plt.subplots(figsize=(9, 5.5), layout="constrained")
     logit = x_scale == "logit"
-    for algorithm in sorted(frame.loc[have, "algorithm"].unique()):
-        mine = (frame["algorithm"] == algorithm) & have
+    series = series_of(frame)
+    for algorithm in sorted(series[have].unique()):
+        mine = (series == algorithm) & have
         px, py = xs[mine].to_numpy(), ys[mine].to_numpy()
         if logit:
             px = np.clip(px, LOGIT_CLIP, 1 - LOGIT_CLIP)
@@ -103,7 +117,7 @@ def plot_dataset(frame: pd.DataFrame, out_dir: Path, *, pairs: list[tuple[str, s
     pairs = pairs or STANDARD_FIGURES
     metrics = [(run_metric(a), run_metric(b)) for a, b in pairs]
     frame = ok_runs(frame)
-    colors = colors or algorithm_colors(list(frame["algorithm"].unique()))
+    colors = colors or algorithm_colors(list(series_of(frame).unique()))
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for (dataset, k, mode), group in frame.groupby(["dataset", "k", "mode"], sort=True):

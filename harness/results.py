@@ -8,7 +8,8 @@ deltas, ``index_size_bytes``, ``environment`` (JSON).  Each group
 ``runs/<nnn>-<mode>`` holds ``neighbors`` (nq×k ids), ``scores`` (their exact
 distances, smaller is closer), ``latencies_ns`` (repeats×nq, single mode) and
 attrs with the query params (JSON), every repeat's wall time, ``qps``,
-``recall`` and the single-thread proof.
+``recall``, the single-thread proof and ``series`` (the curve the run is drawn on: the
+algorithm's name, or e.g. a pipeline's shape).
 
 A result file is written under a temporary name and renamed when complete,
 so a killed run never leaves a half-written ``.h5``.  Reading never writes.
@@ -89,7 +90,7 @@ def mark_failed(final: Path, partial: Path | None, error: str, base_attrs: dict[
 # --- reading -----------------------------------------------------------------------------------
 
 RUN_COLUMNS = [
-    "dataset", "k", "algorithm", "build", "mode", "status", "recall", "qps", "query_params", "build_params",
+    "dataset", "k", "algorithm", "series", "build", "mode", "status", "recall", "qps", "query_params", "build_params",
     "build_time_s", "index_size_bytes", "rss_delta_bytes", "uss_delta_bytes", "best_time_s", "repeat_times_s",
     "repeat_spread", "latency_p50_us", "latency_p95_us", "latency_p99_us", "latency_p999_us", "cpu_ratio",
     "other_threads_cpu_s", "contention_s", "active_threads", "num_threads", "affinity", "single_thread_ok", "warmup_s",
@@ -126,11 +127,13 @@ def read_runs(path: Path) -> list[dict[str, Any]]:
         for name in sorted(runs) if runs is not None else []:
             attrs = {k: _plain(v) for k, v in runs[name].attrs.items()}
             row = {**base, **{c: attrs.get(c) for c in RUN_COLUMNS if c in attrs}}
+            row["series"] = attrs.get("series") or top.get("algorithm")  # the curve it is drawn on
             row["status"] = attrs.get("status", "ok")
             row["error"] = attrs.get("error", "")
             rows.append(row)
         if top.get("status") != "ok" and not any(r["status"] != "ok" for r in rows):
-            rows.append({**base, "status": "failed", "error": top.get("error", "unknown error")})
+            rows.append({**base, "series": top.get("algorithm"), "status": "failed",
+                         "error": top.get("error", "unknown error")})
         return rows
 
 
@@ -158,9 +161,13 @@ def _plain(value: Any) -> Any:
 
 
 def summarize(frame: pd.DataFrame, threshold: float = 0.9) -> pd.DataFrame:
-    """Per (dataset, algorithm, mode): runs, failures, best recall, and the best QPS at recall ≥ threshold."""
+    """Per (dataset, series, mode): runs, failures, best recall, and the best QPS at recall ≥ threshold.
+
+    A series is the algorithm, or one method of an adapter that stands for several (a pipeline's shape).
+    """
     rows = []
-    for (dataset, algorithm, mode), g in frame.groupby(["dataset", "algorithm", "mode"], dropna=False, sort=True):
+    frame = frame.assign(series=frame["series"].where(frame["series"].notna(), frame["algorithm"]))
+    for (dataset, algorithm, mode), g in frame.groupby(["dataset", "series", "mode"], dropna=False, sort=True):
         ok = g[g["status"] == "ok"]
         above = ok[ok["recall"] >= threshold]
         best = above.loc[above["qps"].idxmax()] if len(above) else None
@@ -176,3 +183,20 @@ def summarize(frame: pd.DataFrame, threshold: float = 0.9) -> pd.DataFrame:
             "not_single_thread": int((ok["single_thread_ok"] == False).sum()),  # noqa: E712
         })
     return pd.DataFrame(rows)
+
+
+TASK_COLUMNS = ("nDCG@10", "R@2", "R@10", "R@100", "RR@10")
+
+
+def run_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every successful run as one row: series, settings, quality (kNN recall and the qrels metrics
+    the runs have), QPS and index size; sorted by dataset, k, mode, series and QPS (fastest first)."""
+    ok = frame[frame["status"] == "ok"]
+    ok = ok.assign(series=ok["series"].where(ok["series"].notna(), ok["algorithm"]),
+                   index_mib=pd.to_numeric(ok["index_size_bytes"], errors="coerce").where(
+                       lambda v: v >= 0) / 2**20)
+    task = [c for c in TASK_COLUMNS if c in ok and ok[c].notna().any()]
+    columns = ["dataset", "k", "mode", "series", "build", "query_params", "recall", *task, "qps", "index_mib"]
+    table = ok[columns].sort_values(["dataset", "k", "mode", "series", "qps"],
+                                    ascending=[True, True, True, True, False])
+    return table.reset_index(drop=True)

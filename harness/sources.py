@@ -299,17 +299,19 @@ def cisi(encode: Callable[[list[str]], Matrix], attrs: dict) -> Callable[[], Dat
     return make
 
 
-def wordnet_wordllama() -> DatasetContents:
+def wordnet(encode: Encode, attrs: dict) -> Callable[[], DatasetContents]:
     """WordNet 3.0 glosses (all 117,659) and the same 10,000 example-sentence queries as
-    ``wordnet-splade-tiny``, encoded with wordllama (256-d)."""
-    from harness.datasets import wordnet_dir
+    ``wordnet-splade-tiny`` (same ids, same order, same qrels), encoded with ``encode``."""
+    def make() -> DatasetContents:
+        from harness.datasets import wordnet_dir
 
-    collection = read_wordnet(wordnet_dir())
-    rows = wordnet_query_sample(len(collection.query_ids))
-    return encoded_collection(collection, wordllama, rows,
-                              attrs={**WORDLLAMA_ATTRS, "query_sample": WORDNET_ATTRS["query_sample"],
-                                     "source": "WordNet 3.0 (Debian wordnet-base 1:3.0-37)",
-                                     "n_queries_total": len(collection.query_ids)})
+        collection = read_wordnet(wordnet_dir())
+        rows = wordnet_query_sample(len(collection.query_ids))
+        return encoded_collection(collection, encode, rows,
+                                  attrs={**attrs, "query_sample": WORDNET_ATTRS["query_sample"],
+                                         "source": "WordNet 3.0 (Debian wordnet-base 1:3.0-37)",
+                                         "n_queries_total": len(collection.query_ids)})
+    return make
 
 
 # --- LIMIT (Weller, Boratko, Naim, Lee 2025; data CC-BY 4.0) ----------------------------------------

@@ -53,7 +53,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 from harness import environment, metrics, results  # noqa: E402
 from harness.configs import load_definition  # noqa: E402
-from harness.datasets import Dataset, distances_of  # noqa: E402
+from harness.datasets import MULTI, Dataset, QuerySet, distances_of  # noqa: E402
 
 # CPU/wall above this flags a run as not single-threaded.
 MAX_CPU_RATIO = 1.05
@@ -235,10 +235,9 @@ def main(job_path: str) -> int:
         sys.modules["faiss"].omp_set_num_threads(1)
 
     dataset = Dataset(job["dataset_path"], name=job["dataset"])
-    train, test = dataset.train, dataset.test  # test: what returned ids are scored with
-    queries = dataset.queries  # what the adapter is asked: test itself, or the query texts
-    true_distances = dataset.distances
-    rows = [queries[i] for i in range(test.shape[0])]  # sliced once, outside timing
+    queries = dataset.queries  # what the adapter is asked: test itself, the query texts, or a QuerySet
+    n_queries = len(queries) if isinstance(queries, list | QuerySet) else queries.shape[0]
+    rows = [queries[i] for i in range(n_queries)]  # sliced once, outside timing
     # Datasets with relevance judgements also get task metrics (nDCG@10, ...), after timing.
     task = None
     if dataset.has_qrels:
@@ -261,10 +260,16 @@ def main(job_path: str) -> int:
             algo = cls(metric=dataset.distance, **job["build"])
             algo.fit(dataset)
             build_ns = time.perf_counter_ns() - t0
+            # Returned ids are scored (and kNN recall measured) under one representation: of a
+            # multi-representation dataset, the one the adapter names (a pipeline: its final one).
+            scoring = (dataset.representation(algo.reference_representation or dataset.primary)
+                       if dataset.kind == MULTI else dataset)
+            train, test, true_distances = scoring.train, scoring.test, scoring.distances
             gc.collect()
             rss1, uss1 = memory()
             size = algo.index_size_bytes()
             results.write_attrs(out, {
+                "scored_representation": scoring.representation_name or "",
                 "build_time_s": build_ns / 1e9, "rss_delta_bytes": rss1 - rss0, "uss_delta_bytes": uss1 - uss0,
                 "index_size_bytes": -1 if size is None else int(size),
             })
@@ -278,7 +283,7 @@ def main(job_path: str) -> int:
                 params_warmup_s = (time.perf_counter_ns() - t_warm) / 1e9
                 for mode in job["modes"]:
                     record_run(runs_group, f"{index:03d}-{mode}", algo, name, mode, params, rows, queries, test,
-                               train, true_distances, dataset, k, runs, core, task, params_warmup_s)
+                               train, true_distances, scoring, k, runs, core, task, params_warmup_s)
                     out.flush()
             results.write_attrs(out, {"status": "ok", "error": ""})
         except BaseException as exc:  # recorded, then the runner sees a failed run
@@ -324,7 +329,7 @@ def record_run(group: h5py.Group, key: str, algo: Any, name: str, mode: str, par
         "contention_s": proof.contention_s,
         "active_threads": proof.active_threads, "num_threads": proof.num_threads,
         "affinity": proof.affinity, "single_thread_ok": proof.ok(core), "extra_metrics": extra,
-        "warmup_s": warmup_s,
+        "warmup_s": warmup_s, "series": algo.series() or name,
     }
     task_values = task(ids) if task is not None else {}
     attrs.update(task_values)

@@ -74,3 +74,18 @@ def test_project_configs_all_load():
     for definition in found.values():
         assert definition.builds(), definition.name
         assert issubclass(definition.load_adapter_class(), Algorithm)
+
+
+def test_nested_parameters_expand_and_flatten_into_the_slug():
+    # The pipeline adapter's stages are mappings; lists inside them expand like top-level ones.
+    grid = configs.expand_grid({"candidates": [10, 100], "stage1": {"algorithm": "hnswlib", "ef": [20, 40]}})
+    assert grid == [{"candidates": c, "stage1": {"algorithm": "hnswlib", "ef": e}} for c in (10, 100) for e in (20, 40)]
+    build = {"stage1": {"algorithm": "hnswlib", "representation": "dense", "build": {"M": 16}},
+             "rerank": {"representation": "sparse"}}
+    assert configs.params_slug(build) == ("rerank.representation=sparse_stage1.M=16_stage1.algorithm=hnswlib_"
+                                          "stage1.representation=dense")
+    long = {"stage1": {"algorithm": "x" * 150, "build": {"a": 1}}, "stage2": {"algorithm": "y" * 150}}
+    other = {"stage1": {"algorithm": "x" * 150, "build": {"a": 2}}, "stage2": {"algorithm": "y" * 150}}
+    slug = configs.params_slug(long)
+    assert len(slug) == configs.SLUG_MAX and slug != configs.params_slug(other)  # cut, told apart by a hash
+    assert configs.params_slug({"M": 16, "ef_construction": 200}) == "M=16_ef_construction=200"  # flat: unchanged

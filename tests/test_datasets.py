@@ -313,8 +313,12 @@ def test_zipf_sparse_queries_come_from_their_source_doc(sparse_sample) -> None:
 def test_registry_entries() -> None:
     assert {"random-xs-dense", "random-s-dense", "random-xs-sparse", "random-s-sparse"} <= set(REGISTRY)
     for name, spec in REGISTRY.items():
-        assert spec.name == name and spec.kind in datasets.KINDS and spec.distance in datasets.DISTANCES
-        assert spec.description and callable(spec.make)
+        assert spec.name == name and spec.distance in datasets.DISTANCES and spec.description
+        if isinstance(spec, datasets.MultiDatasetSpec):  # made of other registry datasets, one per representation
+            assert spec.kind == datasets.MULTI and set(spec.parts.values()) <= set(REGISTRY)
+            assert set(spec.aliases.values()) <= set(spec.parts) and spec.primary in spec.parts
+        else:
+            assert spec.kind in datasets.KINDS and callable(spec.make)
     assert REGISTRY["random-xs-dense"].distance == "angular" and REGISTRY["random-xs-sparse"].distance == "ip"
 
 

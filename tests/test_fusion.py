@@ -1,4 +1,4 @@
-"""Score fusion of the pipeline adapter (issue 10, in progress): hand-made rankings, known fused orders."""
+"""Score fusion of the pipeline adapter: hand-made rankings, known fused orders."""
 
 import importlib.util
 from pathlib import Path

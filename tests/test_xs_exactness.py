@@ -31,6 +31,9 @@ FLOAT16_WEIGHTS = {"seismic"}
 MOST_EXACT["pyserini-bm25"] = ({}, {})
 MOST_EXACT["bm25s"] = ({}, {})  # text only: checked against the text datasets' reference in test_text_datasets.py
 MOST_EXACT["pyserini-impact"] = ({"scale": 100}, {})
+# The pipeline takes multi-representation datasets (neither xs dataset): its exactness (re-rank of the whole
+# corpus = exact search under the re-rank representation) is checked in tests/test_pipeline.py.
+MOST_EXACT["pipeline"] = ({"stage1": {"algorithm": "exact", "representation": "dense"}}, {})
 QUANTIZED = {"pyserini-impact": "exact over round(w * scale): see tests/test_pyserini.py"}
 XS = ("random-xs-dense", "random-xs-sparse")
 

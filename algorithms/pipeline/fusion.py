@@ -1,4 +1,4 @@
-"""Combining two rankings of the same collection (the ``fuse`` stage of the pipeline adapter, issue 10).
+"""Combining two rankings of the same collection (the fusion shape of the pipeline adapter).
 
 A ranking is a pair (ids, scores), best first, from one retriever.  Two ways to fuse them:
 
