@@ -53,6 +53,7 @@ RERANK_KEYS = {"representation", "storage"}
 STORAGES = ("memory", "mmap")
 FUSIONS = ("rrf", "interpolate")
 QUERY_KEYS = {"candidates", "stage1", "stage2", "fusion", "alpha", "normalisation"}
+QUERY_DEFAULTS = {"candidates": None, "fusion": "rrf", "alpha": 0.5, "normalisation": "minmax"}
 
 
 @dataclass
@@ -235,10 +236,8 @@ class Pipeline(Algorithm):
         self.reranker: ExactScorer | None = None
         self.fusion_scorers: tuple[ExactScorer, ExactScorer] | None = None
         self.reference_representation: str | None = None
-        self._query = {"candidates": None, "fusion": "rrf", "alpha": 0.5, "normalisation": "minmax"}
+        self._query: dict[str, Any] = dict(QUERY_DEFAULTS)
         self._faults = (0, 0)
-        self._candidates_seen = 0
-        self._queries_seen = 0
 
     # --- building -----------------------------------------------------------
     def fit(self, dataset: Dataset) -> None:
@@ -261,7 +260,7 @@ class Pipeline(Algorithm):
         unknown = set(params) - QUERY_KEYS
         if unknown:
             raise ValueError(f"{NAME}: unknown query parameter(s) {sorted(unknown)} (known: {sorted(QUERY_KEYS)})")
-        query = {"candidates": None, "fusion": "rrf", "alpha": 0.5, "normalisation": "minmax", **params}
+        query = {**QUERY_DEFAULTS, **params}
         if query["candidates"] is not None:
             query["candidates"] = positive_int(NAME, "candidates", query["candidates"])
         if self.shape == "fuse":
