@@ -27,11 +27,14 @@ import sys
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from harness.algorithm import Algorithm
+
+if TYPE_CHECKING:
+    from harness.datasets import Dataset
 
 ALGORITHMS_DIR = Path(__file__).resolve().parent.parent / "algorithms"
 
@@ -97,6 +100,15 @@ class AlgorithmDefinition:
 
     def load_adapter_class(self) -> type[Algorithm]:
         return _load_class(self.adapter_path, self.adapter_class_name, self.name)
+
+    def unsupported(self, dataset: Dataset) -> str | None:
+        """None if the adapter accepts the dataset's input kind and distance, else the reason it does not."""
+        cls = self.load_adapter_class()
+        if dataset.kind not in cls.accepts:
+            return f"accepts {sorted(cls.accepts)} input, dataset {dataset.name} is {dataset.kind}"
+        if dataset.distance not in cls.distances:
+            return f"supports {sorted(cls.distances)} distances, dataset {dataset.name} is {dataset.distance}"
+        return None
 
 
 def expand_grid(params: dict[str, Any]) -> list[dict[str, Any]]:

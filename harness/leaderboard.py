@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness import plots
+from harness import plots, results
 from harness.metrics import RunMetric, run_metric
 
 GROUP = ["dataset", "k", "mode"]
@@ -40,7 +40,7 @@ def leaderboard(frame: pd.DataFrame, threshold: float = 0.9, quality: str = "rec
     """
     quality_metric, speed_metric = run_metric(quality), run_metric(speed)
     ok = plots.ok_runs(frame)
-    ok = ok.assign(series=plots.series_of(ok))  # an adapter with several methods has a row per method
+    ok = ok.assign(series=results.series_of(ok))  # an adapter with several methods has a row per method
     rows = []
     for (dataset, k, mode, algorithm), runs in ok.groupby(GROUP + ["series"], sort=True):
         best = best_point(runs, threshold, quality_metric, speed_metric)

@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from harness.metrics import RunMetric, pareto_frontier, run_metric  # noqa: E402
+from harness.results import series_of  # noqa: E402
 
 # The figures `annsweep plot` draws when no --x/--y is given: (x, y), recall on x.
 # Runs of datasets with relevance judgements also get the task-quality frontier (none drawn without them).
@@ -61,13 +62,6 @@ def machine_of(frame: pd.DataFrame) -> str:
             continue
         seen.add(f"{env.get('cpu_model', '?')}, core {env.get('core', '?')}")
     return seen.pop() if len(seen) == 1 else ("various machines" if seen else "unknown machine")
-
-
-def series_of(frame: pd.DataFrame) -> pd.Series:
-    """The curve of each run: its ``series`` (older results have none: the algorithm)."""
-    if "series" not in frame:
-        return frame["algorithm"]
-    return frame["series"].where(frame["series"].notna(), frame["algorithm"])
 
 
 def ok_runs(frame: pd.DataFrame) -> pd.DataFrame:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import leaderboard, plots
+from harness import leaderboard, plots, results
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1200px; }
@@ -158,7 +158,7 @@ def write_report(frame: pd.DataFrame, out_dir: Path, threshold: float = 0.9, raw
                  x_scale: str | None = None) -> Path:
     """Figures, leaderboard files and ``index.html`` in ``out_dir``; returns the HTML path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    colors = plots.algorithm_colors(list(plots.series_of(plots.ok_runs(frame)).unique()))
+    colors = plots.algorithm_colors(list(results.series_of(plots.ok_runs(frame)).unique()))
     figures = plots.plot_dataset(frame, out_dir, raw=raw, x_scale=x_scale, colors=colors)
     board = leaderboard.leaderboard(frame, threshold)
     leaderboard.write(board, out_dir, threshold)

@@ -166,7 +166,7 @@ def summarize(frame: pd.DataFrame, threshold: float = 0.9) -> pd.DataFrame:
     A series is the algorithm, or one method of an adapter that stands for several (a pipeline's shape).
     """
     rows = []
-    frame = frame.assign(series=frame["series"].where(frame["series"].notna(), frame["algorithm"]))
+    frame = frame.assign(series=series_of(frame))
     for (dataset, algorithm, mode), g in frame.groupby(["dataset", "series", "mode"], dropna=False, sort=True):
         ok = g[g["status"] == "ok"]
         above = ok[ok["recall"] >= threshold]
@@ -185,6 +185,13 @@ def summarize(frame: pd.DataFrame, threshold: float = 0.9) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def series_of(frame: pd.DataFrame) -> pd.Series:
+    """The curve of each run: its ``series`` (the algorithm when a row has none)."""
+    if "series" not in frame:
+        return frame["algorithm"]
+    return frame["series"].where(frame["series"].notna(), frame["algorithm"])
+
+
 TASK_COLUMNS = ("nDCG@10", "R@2", "R@10", "R@100", "RR@10")
 
 
@@ -192,9 +199,8 @@ def run_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Every successful run as one row: series, settings, quality (kNN recall and the qrels metrics
     the runs have), QPS and index size; sorted by dataset, k, mode, series and QPS (fastest first)."""
     ok = frame[frame["status"] == "ok"]
-    ok = ok.assign(series=ok["series"].where(ok["series"].notna(), ok["algorithm"]),
-                   index_mib=pd.to_numeric(ok["index_size_bytes"], errors="coerce").where(
-                       lambda v: v >= 0) / 2**20)
+    size = pd.to_numeric(ok["index_size_bytes"], errors="coerce")
+    ok = ok.assign(series=series_of(ok), index_mib=size.where(size >= 0) / 2**20)
     task = [c for c in TASK_COLUMNS if c in ok and ok[c].notna().any()]
     columns = ["dataset", "k", "mode", "series", "build", "query_params", "recall", *task, "qps", "index_mib"]
     table = ok[columns].sort_values(["dataset", "k", "mode", "series", "qps"],

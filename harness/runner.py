@@ -59,19 +59,9 @@ def default_core() -> int:
     return executors.local_cores(1)[0]
 
 
-def compatible(definition: configs.AlgorithmDefinition, dataset: Dataset) -> str | None:
-    """None if the algorithm accepts the dataset, else the reason it does not."""
-    cls = definition.load_adapter_class()
-    if dataset.kind not in cls.accepts:
-        return f"accepts {sorted(cls.accepts)} input, dataset {dataset.name} is {dataset.kind}"
-    if dataset.distance not in cls.distances:
-        return f"supports {sorted(cls.distances)} distances, dataset {dataset.name} is {dataset.distance}"
-    return None
-
-
 def algorithms_for(dataset: Dataset, root: Path | None = None) -> list[str]:
     """Every discovered algorithm that accepts the dataset."""
-    return [name for name, d in configs.discover(root).items() if compatible(d, dataset) is None]
+    return [name for name, d in configs.discover(root).items() if d.unsupported(dataset) is None]
 
 
 @dataclass(frozen=True)
@@ -96,7 +86,7 @@ def run_sweep(algorithms: list[str], dataset_name: str, options: RunOptions) -> 
     outcomes: list[BuildOutcome] = []
     for name in algorithms:
         definition = configs.get(name, options.algorithms_root)
-        reason = compatible(definition, dataset)
+        reason = definition.unsupported(dataset)
         if reason:
             print(f"skip {name}: {reason}")
             outcomes.append(BuildOutcome(name, "-", "unsupported", error=reason))

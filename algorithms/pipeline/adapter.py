@@ -33,6 +33,7 @@ representation (re-rank: the re-rank representation; otherwise stage 1's), see
 from __future__ import annotations
 
 import resource
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -88,12 +89,10 @@ class Stage:
         self.view = dataset.representation(spec.representation)
         self.representation = self.view.representation_name
         definition = _find_algorithm(spec.algorithm, roots)
-        cls = definition.load_adapter_class()
-        if self.view.kind not in cls.accepts or self.view.distance not in cls.distances:
-            raise ValueError(f"{NAME}: {role} {spec.algorithm} accepts {sorted(cls.accepts)} / "
-                             f"{sorted(cls.distances)}, representation {self.representation} is "
-                             f"{self.view.kind} / {self.view.distance}")
-        self.adapter = cls(metric=self.view.distance, **spec.build)
+        reason = definition.unsupported(self.view)
+        if reason:
+            raise ValueError(f"{NAME}: {role} {spec.algorithm} {reason}")
+        self.adapter = definition.load_adapter_class()(metric=self.view.distance, **spec.build)
         self.adapter.fit(self.view)
 
     @property
@@ -309,9 +308,9 @@ class Pipeline(Algorithm):
         first = _valid(stage1.adapter.query(vector[stage1.representation], depth))
         if self.shape == "fuse":
             second = _valid(self.stage2.adapter.query(vector[self.stage2.representation], depth))
-            return self._fuse(vector, first, second, k)
+            return self._fuse(first, second, k, vector.__getitem__)
         if self.shape == "rerank":
-            return self._rerank(vector, first, k)
+            return self._rerank(vector[self.reference_representation], first, k)
         return first[:k]
 
     def batch_query(self, queries: QuerySet, k: int) -> np.ndarray:
@@ -319,35 +318,38 @@ class Pipeline(Algorithm):
         depth = self._depth(k)
         nq = len(queries)
         out = np.full((nq, k), -1, dtype=np.int64)
-        first = np.asarray(stage1.adapter.batch_query(queries.by_representation[stage1.representation], depth))
+        by_representation = queries.by_representation
+        first = np.asarray(stage1.adapter.batch_query(by_representation[stage1.representation], depth))
         if self.shape == "retrieve":
             out[:, : min(k, first.shape[1])] = first[:, :k]
             return out
-        second = None
         if self.shape == "fuse":
-            second = np.asarray(self.stage2.adapter.batch_query(
-                queries.by_representation[self.stage2.representation], depth))
+            second = np.asarray(self.stage2.adapter.batch_query(by_representation[self.stage2.representation], depth))
+            for i in range(nq):  # a query's rows are sliced only if interpolation scores them
+                ids = self._fuse(_valid(first[i]), _valid(second[i]), k, lambda r, i=i: by_representation[r][i])
+                out[i, : len(ids)] = ids
+            return out
+        target = by_representation[self.reference_representation]
         for i in range(nq):
-            row = queries[i]
-            ids = (self._fuse(row, _valid(first[i]), _valid(second[i]), k) if second is not None
-                   else self._rerank(row, _valid(first[i]), k))
+            ids = self._rerank(target[i], _valid(first[i]), k)
             out[i, : len(ids)] = ids
         return out
 
-    def _rerank(self, vector: dict[str, Any], ids: np.ndarray, k: int) -> np.ndarray:
-        """The first ``candidates`` ids sorted by exact score under the re-rank representation (ties
-        by id), then the rest of stage 1's list in its order."""
+    def _rerank(self, query: Any, ids: np.ndarray, k: int) -> np.ndarray:
+        """The first ``candidates`` ids sorted by exact score under the re-rank representation (``query``
+        is the query in it; ties by id), then the rest of stage 1's list in its order."""
         head = ids[: self._query["candidates"] or k]
-        scores = self.reranker.scores(vector[self.reference_representation], head)
+        scores = self.reranker.scores(query, head)
         order = np.lexsort((head, -scores))
         return np.concatenate([head[order], ids[len(head):]])[:k]
 
-    def _fuse(self, vector: dict[str, Any], first: np.ndarray, second: np.ndarray, k: int) -> np.ndarray:
+    def _fuse(self, first: np.ndarray, second: np.ndarray, k: int, query_in: Callable[[str], Any]) -> np.ndarray:
+        """Fused top ``k``; ``query_in(representation)`` gives the query in a representation (interpolation only)."""
         if self._query["fusion"] == "rrf":
             return fusion.reciprocal_rank_fusion([first, second], k)[0]
         scorer1, scorer2 = self.fusion_scorers
-        a = (first, scorer1.scores(vector[self.stage1.representation], first))
-        b = (second, scorer2.scores(vector[self.stage2.representation], second))
+        a = (first, scorer1.scores(query_in(self.stage1.representation), first))
+        b = (second, scorer2.scores(query_in(self.stage2.representation), second))
         return fusion.interpolate(a, b, float(self._query["alpha"]), k, self._query["normalisation"])[0]
 
     def _require_fit(self) -> Stage:
