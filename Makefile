@@ -84,6 +84,7 @@ run: $(STAMP) $(NEEDS_LUCENE) $(NEEDS_EMBED) $(NEEDS_RAY)
 
 test: $(STAMP) $(EMBED) $(LUCENE) $(RAY)
 	$(BIN)/ruff check harness algorithms tests benchmarks scripts
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 # The blocked index's C extension built with AddressSanitizer + UBSan into build/sanitize (setup.py

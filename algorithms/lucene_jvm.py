@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from harness import paths
+
 INSTALL_HINT = ("Lucene adapters need the [lucene] extra and Pyserini without its dependencies: "
                 "`make install-lucene` (= pip install -e '.[lucene]' && pip install --no-deps pyserini==1.6.0)")
 JVM_OPTIONS = ("-XX:ActiveProcessorCount=1", "-XX:+UseSerialGC")
@@ -92,9 +94,7 @@ def index_collection(autoclass: Callable[[str], Any], collection: str, input_dir
 
 def cache_root() -> Path:
     """Where built Lucene indexes are kept (``ANNSWEEP_CACHE_DIR``, default ``<data dir>/cache``)."""
-    from harness.datasets import data_dir
-
-    return Path(os.environ.get("ANNSWEEP_CACHE_DIR", data_dir() / "cache"))
+    return paths.cache_dir()
 
 
 def fingerprint(*parts: np.ndarray | sp.csr_matrix | list[str]) -> str:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import results, runner
+from harness import paths, results
+from harness.run import runner
 
 ALGORITHMS = ["blocked", "seismic", "exact"]
 THRESHOLDS = (0.90, 0.95)
@@ -68,7 +69,7 @@ def main() -> None:
     parser.add_argument("--force", action="store_true", help="rerun builds that already have results")
     parser.add_argument("--results-dir", default=None)
     args = parser.parse_args()
-    root = results.results_dir() if args.results_dir is None else Path(args.results_dir)
+    root = paths.results_dir() if args.results_dir is None else Path(args.results_dir)
     for dataset in args.datasets.split(","):
         options = runner.RunOptions(runs=args.runs, force=args.force, results_root=root,
                                     modes=tuple(args.modes.split(",")))

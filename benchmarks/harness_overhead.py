@@ -32,10 +32,13 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
-from harness import configs, results, runner  # noqa: E402
-from harness.datasets import distances_of, open_dataset  # noqa: E402
-from harness.metrics import knn_recall  # noqa: E402
-from harness.worker import run_batch, run_single  # noqa: E402
+from harness import paths, results  # noqa: E402
+from harness.data.groundtruth import distances_of  # noqa: E402
+from harness.data.store import open_dataset  # noqa: E402
+from harness.kit import Catalogue, load_adapter_class  # noqa: E402
+from harness.run import runner  # noqa: E402
+from harness.run.measure import run_batch, run_single  # noqa: E402
+from harness.run.scoring import knn_recall  # noqa: E402
 
 BUILD = {"M": 16, "ef_construction": 200}
 EF_CANDIDATES = [10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 64, 80, 96, 128]
@@ -61,7 +64,7 @@ def main() -> None:
     nq = len(test)
     rows = [test[i] for i in range(nq)]
 
-    adapter = configs.load_adapter_class("hnswlib")(metric=dataset.distance, **BUILD)
+    adapter = load_adapter_class("hnswlib")(dataset.distance, **BUILD)
     start = time.perf_counter()
     adapter.fit(dataset)
     index = adapter._index  # the bare hnswlib.Index behind the adapter
@@ -99,13 +102,13 @@ def main() -> None:
     try:
         folder = work / "algorithms" / "hnswlib"
         folder.mkdir(parents=True)
-        shutil.copy(configs.ALGORITHMS_DIR / "hnswlib" / "adapter.py", folder / "adapter.py")
-        config = {"adapter": configs.get("hnswlib").adapter_class_name,
+        shutil.copy(paths.PROJECT_ALGORITHMS / "hnswlib" / "adapter.py", folder / "adapter.py")
+        config = {"adapter": Catalogue().get("hnswlib").adapter_class_name,
                   "groups": {"overhead": {"build": BUILD, "query": {"ef": ef}}}}
         (folder / "config.yml").write_text(yaml.safe_dump(config))
         options = runner.RunOptions(k=k, runs=args.runs, core=core, results_root=work / "results",
                                     algorithms_root=work / "algorithms")
-        outcome = runner.run_sweep(["hnswlib"], str(dataset.path), options)[0]
+        outcome = runner.run_sweep(["hnswlib"], dataset, options)[0]
         if outcome.status != "ok":
             raise SystemExit(f"runner failed: {outcome.error}")
         frame = results.load(work / "results").set_index("mode")

@@ -31,8 +31,9 @@ from collections.abc import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from harness import configs, runner  # noqa: E402
-from harness.datasets import open_dataset  # noqa: E402
+from harness.data.store import open_dataset  # noqa: E402
+from harness.kit import load_adapter_class  # noqa: E402
+from harness.run import runner  # noqa: E402
 
 
 def best_ns(fn: Callable[[], object], runs: int) -> int:
@@ -61,7 +62,7 @@ def main() -> None:
     test, k = dataset.test, args.k
     rows = [test[i] for i in range(test.shape[0])]
     nq = len(rows)
-    cls = configs.get("seismic").load_adapter_class()
+    cls = load_adapter_class("seismic")
     adapter_module = sys.modules[cls.__module__]  # its conversion helpers, timed alone below
     batch_inputs, batch_ids = adapter_module.batch_inputs, adapter_module.batch_ids
     algo = cls("ip", **json.loads(args.build))

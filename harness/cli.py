@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import signal
 import sys
 import time
 from pathlib import Path
 
 import pandas as pd
+
+from harness import paths
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--mode", choices=["single", "batch"], help="only this mode (default: both, apart)")
         p.add_argument("--output-dir", "-o", help="where to write (default: $ANNSWEEP_PLOTS_DIR or plots/)")
 
-    from harness.metrics import RUN_METRICS
+    from harness.report.metrics import RUN_METRICS
 
     plot = sub.add_parser("plot", help="figures: a Pareto frontier per algorithm (PNG and SVG)")
     add_selection(plot)
@@ -119,12 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # `annsweep results export | head` should end quietly, as other Unix tools do.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    if args.data_dir:
-        os.environ["ANNSWEEP_DATA_DIR"] = args.data_dir
-    if args.results_dir:
-        os.environ["ANNSWEEP_RESULTS_DIR"] = args.results_dir
-    if args.algorithms_dir:
-        os.environ["ANNSWEEP_ALGORITHMS_DIR"] = args.algorithms_dir
+    # Folders given as options travel as arguments (never through os.environ).
+    args.data_dir = Path(args.data_dir) if args.data_dir else paths.data_dir()
+    args.results_dir = Path(args.results_dir) if args.results_dir else paths.results_dir()
+    args.algorithms_dir = Path(args.algorithms_dir) if args.algorithms_dir else paths.algorithms_dir()
     try:
         return COMMANDS[args.command](args)
     except (ValueError, OSError) as exc:  # our errors name the file or run; no traceback for bad input
@@ -133,8 +131,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness import results, runner
-    from harness.datasets import open_dataset
+    from harness import results
+    from harness.data.store import open_dataset
+    from harness.kit import Catalogue
+    from harness.run import runner
 
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     if not modes or set(modes) - set(runner.MODES):
@@ -142,66 +142,83 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = runner.RunOptions(k=args.k, runs=args.runs, force=args.force, core=args.core, modes=modes,
                                 group=args.group, jobs=args.jobs, use_all_cores=args.use_all_cores,
                                 executor=args.executor, ray_address=args.ray_address,
-                                results_root=results.results_dir())
+                                results_root=args.results_dir, algorithms_root=args.algorithms_dir,
+                                data_root=args.data_dir)
     if args.timeout is not None:
         options.timeout_s = args.timeout
-    dataset = open_dataset(args.dataset)
-    names = args.algorithm.split(",") if args.algorithm else runner.algorithms_for(dataset)
-    outcomes = runner.run_sweep([n.strip() for n in names if n.strip()], args.dataset, options)
+    dataset = open_dataset(args.dataset, args.data_dir)  # the one open of this process
+    named = [n.strip() for n in args.algorithm.split(",") if n.strip()] if args.algorithm else None
+    names = named or runner.algorithms_for(dataset, Catalogue(args.algorithms_dir))
+    outcomes = runner.run_sweep(names, dataset, options)
     frame = results.load(options.results_root, dataset.name)
     frame = frame[(frame["k"] == args.k) & frame["algorithm"].isin(names)]
     if len(frame):
         print()
         print(_table(results.summarize(frame)))
-    counts = {status: sum(o.status == status for o in outcomes) for status in ("ok", "failed", "skipped")}
+    counts = {status: sum(o.status == status for o in outcomes)
+              for status in ("ok", "failed", "skipped", "unsupported", "unavailable")}
     print(f"\nbuilds: {counts['ok']} done, {counts['failed']} failed, {counts['skipped']} skipped (had results)"
-          + (f", {len(outcomes) - sum(counts.values())} unsupported" if len(outcomes) > sum(counts.values()) else ""))
+          + "".join(f", {counts[s]} {s}" for s in ("unsupported", "unavailable") if counts[s]))
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         print(f"\n{len(failed)} build(s) failed:")
         for o in failed:
             print(f"  {o.algorithm} {o.build}: {o.error}")
-    return 1 if failed else 0
+    # An adapter asked for by name that cannot run here is a failed request; one found by discovery is not.
+    missing = [o for o in outcomes if o.status == "unavailable" and named]
+    return 1 if failed or missing else 0
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from harness import datasets
+    from harness.data import store
+    from harness.data.dataset import Dataset
+    from harness.data.registry import sources_missing
 
     if args.action == "list":
-        for spec, present in datasets.registry_status():
-            mark = "prepared" if present else "no source" if datasets.sources_missing(spec) else "-"
+        for spec, present in store.registry_status(args.data_dir):
+            mark = "prepared" if present else "no source" if sources_missing(spec) else "-"
             print(f"{spec.name:24s} {spec.kind:7s} {spec.distance:10s} {mark:9s} {spec.description}")
-        print(f"\ndata dir: {datasets.data_dir()}\nsource dir: {datasets.source_dir()}")
+        print(f"\ndata dir: {args.data_dir}\nsource dir: {paths.source_dir()}")
         return 0
     if args.action == "import":
-        from harness import importers
+        from harness.data import importers
 
-        path = importers.import_path(args.path, args.name, force=args.force)
-        print(f"imported: {path} ({datasets.Dataset(path)})")
+        path = importers.import_path(args.path, args.name, args.data_dir, force=args.force)
+        with Dataset(path) as imported:
+            print(f"imported: {path} ({imported})")
         return 0
     for name in args.name:
         start = time.perf_counter()
-        path = datasets.prepare(name, force=args.force)
+        path = store.prepare(name, args.data_dir, force=args.force)
         print(f"{name}: {path} ({path.stat().st_size / 2**20:.1f} MiB, {time.perf_counter() - start:.1f} s)")
     return 0
 
 
 def cmd_algorithms(args: argparse.Namespace) -> int:
-    from harness import configs
+    from tabulate import tabulate
 
-    for name, definition in configs.discover().items():
-        cls = definition.load_adapter_class()
-        builds = definition.builds()
-        settings = sum(len(b.queries) for b in builds)
-        print(f"{name:14s} accepts {','.join(sorted(cls.accepts)):13s} {len(builds):3d} builds "
-              f"{settings:4d} query settings  {definition.description}")
+    from harness.kit import Catalogue
+
+    rows, problems = [], []
+    for entry in Catalogue(args.algorithms_dir).entries():
+        builds = entry.definition.builds() if entry.definition is not None else []
+        inputs = ",".join(sorted(entry.adapter.accepts)) if entry.adapter is not None else "-"
+        rows.append([entry.name, "unavailable" if entry.problem else "available", inputs, len(builds),
+                     sum(len(b.queries) for b in builds), entry.definition.description if entry.definition else ""])
+        if entry.problem:
+            problems.append(f"  {entry.name}: {entry.problem}")
+    print(tabulate(rows, headers=["name", "status", "inputs", "builds", "query settings", "description"],
+                   maxcolwidths=[None, None, None, None, None, 70]))
+    print(f"\nadapters in {args.algorithms_dir}: {len(rows) - len(problems)} available, {len(problems)} unavailable")
+    if problems:
+        print("unavailable here (a sweep skips them):\n" + "\n".join(problems))
     return 0
 
 
 def cmd_results(args: argparse.Namespace) -> int:
     from harness import results
 
-    frame = results.load(dataset=args.dataset)
+    frame = results.load(args.results_dir, dataset=args.dataset)
     if args.action == "export":
         out = args.output or sys.stdout
         frame.to_csv(out, index=False)
@@ -209,7 +226,7 @@ def cmd_results(args: argparse.Namespace) -> int:
             print(f"{len(frame)} runs written to {Path(args.output)}", file=sys.stderr)
         return 0
     if frame.empty:
-        print(f"no results under {results.results_dir()}")
+        print(f"no results under {args.results_dir}")
         return 0
     if args.action == "runs":
         if args.k is not None:
@@ -228,23 +245,23 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 def _selected(args: argparse.Namespace) -> tuple[pd.DataFrame, Path]:
     """The stored runs the plot/leaderboard/report options select, and the output folder."""
-    from harness import plots, results
+    from harness import results
 
-    frame = results.load(dataset=args.dataset)
+    frame = results.load(args.results_dir, dataset=args.dataset)
     if args.k is not None:
         frame = frame[frame["k"] == args.k]
     if args.mode is not None:
         frame = frame[frame["mode"] == args.mode]
     if (frame["status"] == "ok").sum() == 0:
-        where = results.results_dir() / (args.dataset or "")
+        where = args.results_dir / (args.dataset or "")
         raise ValueError(f"no successful runs under {where}"
                          + (f" for k={args.k}" if args.k else "") + (f" in {args.mode} mode" if args.mode else "")
                          + " (run `annsweep run` first)")
-    return frame, Path(args.output_dir) if args.output_dir else plots.plots_dir()
+    return frame, Path(args.output_dir) if args.output_dir else paths.plots_dir()
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from harness import plots
+    from harness.report import plots
 
     frame, out_dir = _selected(args)
     pairs = [(args.x or "recall", args.y)] if args.y else None
@@ -260,7 +277,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from harness import leaderboard
+    from harness.report import leaderboard
 
     frame, out_dir = _selected(args)
     board = leaderboard.leaderboard(frame, args.threshold)
@@ -271,7 +288,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from harness import report
+    from harness.report import page as report
 
     frame, out_dir = _selected(args)
     page = report.write_report(frame, out_dir, args.threshold, raw=args.raw, x_scale=args.x_scale)
@@ -306,37 +323,26 @@ def cmd_limit(args: argparse.Namespace) -> int:
 
 
 def limit_generate(args: argparse.Namespace) -> int:
-    from harness import datasets, sources
+    from harness.data import store
 
     written = []
     for n_docs in parse_dims(args.docs, "--docs"):
         for representation in [r.strip() for r in args.representation.split(",") if r.strip()]:
-            name, contents = sources.generated_limit(representation, n_docs, k=args.k, n_queries=args.queries,
-                                                     attrs_per_doc=args.attrs_per_doc, pattern=args.pattern,
-                                                     seed=args.seed)
-            path = datasets.dataset_path(name)
-            if path.is_file() and not args.force:
-                print(f"{name}: exists ({path}), kept (use --force to rebuild)")
-            else:
-                kind, distance, desc, _ = datasets.LIMIT_REPRESENTATIONS[representation]
-                generator = json.loads(contents.attrs["generator"])
-                datasets.write_dataset(
-                    path, contents.train, contents.test, distance, text=contents.text, qrels=contents.qrels,
-                    kind=kind, name=name, description=f"LIMIT-style set: {n_docs:,} documents, "
-                    f"{generator['n_queries']:,} queries with {args.k} relevant each ({args.pattern}), {desc}",
-                    **contents.attrs)
-                print(f"{name}: written to {path}")
+            name, path, new = store.write_generated_limit(
+                representation, n_docs, args.data_dir, force=args.force, k=args.k, n_queries=args.queries,
+                attrs_per_doc=args.attrs_per_doc, pattern=args.pattern, seed=args.seed)
+            print(f"{name}: written to {path}" if new else f"{name}: exists ({path}), kept (use --force to rebuild)")
             written.append(name)
     print("run one with: annsweep run --dataset " + written[0] + " --algorithm exact" if written else "")
     return 0
 
 
 def limit_critical_n(args: argparse.Namespace) -> int:
-    from harness import critical_n, plots
+    from harness.experiments import critical_n
 
     if args.k != 2:
         raise ValueError(f"--k {args.k}: the free-embedding experiment is implemented for k = 2 only")
-    out_dir = Path(args.output_dir) if args.output_dir else plots.plots_dir()
+    out_dir = Path(args.output_dir) if args.output_dir else paths.plots_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = critical_n.sweep(parse_dims(args.dims), k=args.k, seed=args.seed)
     table = pd.DataFrame(rows, columns=["d", "critical_n", "seconds"])

@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.datasets import write_dataset
+from harness.data.writer import write_dataset
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from harness import configs
-from harness.algorithm import Algorithm
-from harness.configs import load_adapter_class
-from harness.datasets import Dataset, write_dataset
+from harness.data.dataset import Dataset
+from harness.data.writer import write_dataset
+from harness.kit import Algorithm, Catalogue, load_adapter_class
 
 BUNDLED = ("exact", "hnswlib", "faiss-ivf", "faiss-hnsw")
 K = 10
@@ -216,18 +215,30 @@ def test_builds_are_deterministic(name, build, dense):
 # --- errors -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["hnswlib", "faiss-ivf", "faiss-hnsw"])
-def test_dense_adapters_reject_sparse_input(name, sparse):
-    build = dict(EXACT_SETTINGS[name][0])
-    algo = load_adapter_class(name)("ip", **build)
-    with pytest.raises(ValueError, match=rf"{name}: unsupported input kind 'sparse'"):
-        algo.fit(sparse[0])
+@pytest.mark.parametrize("name", ["hnswlib", "faiss-ivf", "faiss-hnsw", "blocked", "seismic"])
+def test_the_catalogue_refuses_input_an_adapter_does_not_accept(name, dense, sparse):
+    """The one check of input kind and distance: before the adapter is made, naming both."""
+    catalogue = Catalogue()
+    definition = catalogue.get(name)
+    build = EXACT_SETTINGS.get(name, ({},))[0]
+    wrong = dense["angular"][0] if name in ("blocked", "seismic") else sparse[0]
+    kind = "dense" if name in ("blocked", "seismic") else "sparse"
+    with pytest.raises(ValueError, match=rf"^{name} accepts \['\w+'\] input, dataset \S+ is {kind}$"):
+        catalogue.instantiate(definition, build, wrong)
 
 
-@pytest.mark.parametrize("name", BUNDLED)
-def test_unknown_distance_is_rejected(name):
-    with pytest.raises(ValueError, match=rf"{name}: unsupported distance 'hamming'"):
-        load_adapter_class(name)("hamming", **EXACT_SETTINGS[name][0])
+def test_the_catalogue_refuses_a_distance_an_adapter_does_not_support(tmp_path, dense):
+    folder = tmp_path / "l2-only"
+    folder.mkdir()
+    (folder / "adapter.py").write_text("from harness.kit import DENSE, Algorithm\n"
+                                       "class L2(Algorithm):\n    accepts = frozenset({DENSE})\n"
+                                       "    distances = frozenset({'euclidean'})\n")
+    (folder / "config.yml").write_text("adapter: L2\ngroups: {g: {}}\n")
+    catalogue = Catalogue(tmp_path)
+    with pytest.raises(ValueError, match=r"^l2-only supports \['euclidean'\] distances, dataset \S+ is angular$"):
+        catalogue.instantiate(catalogue.get("l2-only"), {}, dense["angular"][0])
+    adapter = catalogue.instantiate(catalogue.get("l2-only"), {}, dense["euclidean"][0])
+    assert adapter.catalogue is catalogue and adapter.name == "l2-only"
 
 
 @pytest.mark.parametrize("name,build,match", [
@@ -235,9 +246,9 @@ def test_unknown_distance_is_rejected(name):
     ("hnswlib", {"M": 0}, "hnswlib: M must be a positive integer"),
     ("hnswlib", {"M": 16, "efc": 100}, r"hnswlib: unknown build parameter\(s\) \['efc'\]"),
     ("faiss-hnsw", {"M": 16.5}, "faiss-hnsw: M must be a positive integer"),
-    ("faiss-ivf", {}, "faiss-ivf: build parameter nlist is required"),
+    ("faiss-ivf", {}, r"faiss-ivf: build parameter\(s\) \['nlist'\] are required"),
     ("faiss-ivf", {"nlist": 8, "nbits": 8}, "faiss-ivf: nbits is only meaningful with m"),
-    ("faiss-ivf", {"nlist": 8, "m": 4, "nbits": 20}, "faiss-ivf: nbits must be between 1 and 16"),
+    ("faiss-ivf", {"nlist": 8, "m": 4, "nbits": 20}, r"faiss-ivf: nbits must be an integer in \[1, 16\], got 20"),
     ("faiss-ivf", {"nlist": 8, "refine": "yes"}, "faiss-ivf: refine must be true or false"),
 ])
 def test_bad_build_params_are_rejected(name, build, match):
@@ -276,8 +287,9 @@ def test_bad_query_params_are_rejected(name, build, query, match):
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_config_builds_and_query_settings_are_accepted(name):
     """Every build and query setting in config.yml is accepted by the adapter (without data)."""
-    definition = configs.get(name)
-    cls = definition.load_adapter_class()
+    catalogue = Catalogue()
+    definition = catalogue.get(name)
+    cls = catalogue.adapter_class(definition)
     builds = definition.builds()
     assert 1 <= len(builds) <= 4
     for build in builds:

@@ -21,14 +21,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from algorithms import _blocked
-from harness import configs, datasets
-from harness.metrics import knn_recall
+from harness.data import groundtruth, store
+from harness.kit import load_adapter_class
+from harness.run.scoring import knn_recall
 
 K = 10
 # Under `make sanitize` (ASan + UBSan, -O1) the same tests run on fewer queries.
 SANITIZED = bool(getattr(_blocked, "SANITIZED", 0))
-XS_QUERIES = 100 if SANITIZED else 1_000
-WORDNET_QUERIES = 100 if SANITIZED else 1_000
+XS_QUERIES = WORDNET_QUERIES = 100 if SANITIZED else 1_000
 # All 117,659 documents (~25 s here); under the sanitizers the first 20,000.
 WORDNET_DOCS = 20_000 if SANITIZED else 117_659
 EXAMPLES = 60 if SANITIZED else 300
@@ -46,9 +46,7 @@ def batch(index, q: sp.csr_matrix, k: int = K, **params):
 
 def exhaustive(n_docs: int, pruning: str) -> dict:
     """Build parameters under which nothing is pruned."""
-    if pruning == "fixed":
-        return {"pruning": "fixed", "n_postings": n_docs}
-    return {"pruning": "global", "n_postings": n_docs, "max_fraction": 1.0}
+    return {"pruning": pruning, "n_postings": n_docs, **({"max_fraction": 1.0} if pruning == "global" else {})}
 
 
 def check_exact(train, test, ids, scores, k=K):
@@ -59,8 +57,7 @@ def check_exact(train, test, ids, scores, k=K):
     got[ids < 0] = -np.inf
     recall = knn_recall(-got, -top, k)
     assert recall.min() == 1.0, f"{int((recall < 1).sum())} queries below recall 1"
-    for row in ids:
-        assert len(set(row.tolist())) == k
+    assert all(len(set(row.tolist())) == k for row in ids)
     np.testing.assert_allclose(scores, got, rtol=1e-5, atol=1e-6)
     assert (np.diff(scores, axis=1) <= 0).all(), "results are not sorted by score"
 
@@ -70,8 +67,8 @@ def check_exact(train, test, ids, scores, k=K):
 
 @pytest.fixture(scope="module")
 def xs(tmp_path_factory):
-    path = datasets.prepare("random-xs-sparse", tmp_path_factory.mktemp("xs"), progress=False)
-    return datasets.open_dataset(path)
+    path = store.prepare("random-xs-sparse", tmp_path_factory.mktemp("xs"), progress=False)
+    return store.open_dataset(path)
 
 
 EXHAUSTIVE_QUERY = {"query_cut": 1_000, "heap_factor": 0.0}
@@ -93,9 +90,7 @@ def test_exhaustive_setting_is_exact_on_random_xs(xs, pruning):
     index.force_scalar(False)
     for i in range(0, part.shape[0], 20):
         row = part[i]
-        one, one_scores = index.search(row.indices, row.data, K, **EXHAUSTIVE_QUERY)
-        np.testing.assert_array_equal(one, ids[i])
-        np.testing.assert_array_equal(one_scores, scores[i])
+        np.testing.assert_equal(index.search(row.indices, row.data, K, **EXHAUSTIVE_QUERY), (ids[i], scores[i]))
 
 
 def test_float16_weights_are_close_on_random_xs(xs):
@@ -129,8 +124,7 @@ def load_wordnet_csr(folder: Path, prefix: str, rows: int) -> sp.csr_matrix:
 
 def test_exhaustive_setting_is_exact_on_wordnet():
     folder = wordnet_dir()
-    train = load_wordnet_csr(folder, "doc", WORDNET_DOCS)
-    test = load_wordnet_csr(folder, "q", WORDNET_QUERIES)
+    train, test = load_wordnet_csr(folder, "doc", WORDNET_DOCS), load_wordnet_csr(folder, "q", WORDNET_QUERIES)
     index = build(train, centroid_fraction=0.02, max_block_size=32, **exhaustive(train.shape[0], "global"))
     ids, scores = batch(index, test, **EXHAUSTIVE_QUERY)
     check_exact(train, test, ids, scores)
@@ -194,22 +188,16 @@ def tiny_problem(draw):
         rows.append((terms, [draw(weight) for _ in terms]))
     q_terms = sorted(draw(st.sets(st.integers(0, dim - 1), max_size=min(dim, 8))))
     q_values = [draw(st.integers(-2, 8).map(lambda x: x / 2)) for _ in q_terms]
-    build_params = {
-        "pruning": draw(st.sampled_from(["fixed", "global"])),
-        "n_postings": draw(st.integers(1, 12)),
+    build_params = {  # drawn in this order (a dict display evaluates left to right)
+        "pruning": draw(st.sampled_from(["fixed", "global"])), "n_postings": draw(st.integers(1, 12)),
         "max_fraction": draw(st.sampled_from([1.0, 1.5, 3.0])),
         "centroid_fraction": draw(st.sampled_from([0.1, 0.3, 0.5, 1.0])),
         "summary_energy": draw(st.sampled_from([0.2, 0.4, 0.7, 1.0])),
-        "min_cluster_size": draw(st.integers(0, 3)),
-        "doc_cut": draw(st.integers(0, 4)),
-        "max_block_size": draw(st.sampled_from([0, 1, 2, 3])),
-        "seed": draw(st.integers(0, 2**64 - 1)),
+        "min_cluster_size": draw(st.integers(0, 3)), "doc_cut": draw(st.integers(0, 4)),
+        "max_block_size": draw(st.sampled_from([0, 1, 2, 3])), "seed": draw(st.integers(0, 2**64 - 1)),
     }
-    query_params = {
-        "k": draw(st.integers(1, 6)),
-        "query_cut": draw(st.integers(1, 6)),
-        "heap_factor": draw(st.sampled_from([0.0, 0.25, 0.5, 0.8, 0.9, 1.0, 1.3])),
-    }
+    query_params = {"k": draw(st.integers(1, 6)), "query_cut": draw(st.integers(1, 6)),
+                    "heap_factor": draw(st.sampled_from([0.0, 0.25, 0.5, 0.8, 0.9, 1.0, 1.3]))}
     return n_docs, dim, rows, (q_terms, q_values), build_params, query_params
 
 
@@ -266,12 +254,11 @@ def test_blocks_partition_each_pruned_list(problem):
             assert len(docs) == min(len(has_t), build_params["n_postings"])
         for j in range(len(sizes)):
             lo, hi = b["summary_offsets"][j], b["summary_offsets"][j + 1]
-            assert hi > lo
-            assert (np.diff(b["summary_terms"][lo:hi]) > 0).all()
+            assert hi > lo and (np.diff(b["summary_terms"][lo:hi]) > 0).all()
     assert total == index.info()["n_postings_total"]
 
 
-# --- save / load, determinism ------------------------------------------------------------------------
+# --- save / load, determinism, defaults ------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -290,13 +277,9 @@ def test_save_load_roundtrip(small, tmp_path):
     loaded = _blocked.Index.load(path)
     assert loaded.info() == index.info()
     for qp in ({"query_cut": 3, "heap_factor": 0.9}, {"query_cut": 20, "heap_factor": 0.0}):
-        a, sa = batch(index, test, **qp)
-        b, sb = batch(loaded, test, **qp)
-        np.testing.assert_array_equal(a, b)
-        np.testing.assert_array_equal(sa, sb)
+        np.testing.assert_equal(batch(loaded, test, **qp), batch(index, test, **qp))  # ids and scores
     for t in (0, 17, 399):
-        for key, value in index.blocks(t).items():
-            np.testing.assert_array_equal(value, loaded.blocks(t)[key])
+        np.testing.assert_equal(loaded.blocks(t), index.blocks(t))  # same keys, equal arrays
 
 
 def test_load_rejects_damaged_files(small, tmp_path):
@@ -324,17 +307,42 @@ def test_load_rejects_damaged_files(small, tmp_path):
 
 def test_build_is_deterministic_for_a_seed(small):
     train, test = small
-    a = build(train, n_postings=150, seed=7, max_block_size=4)
-    b = build(train, n_postings=150, seed=7, max_block_size=4)
-    c = build(train, n_postings=150, seed=8, max_block_size=4)
+    a, b, c = (build(train, n_postings=150, seed=seed, max_block_size=4) for seed in (7, 7, 8))
     differs = False
     for t in range(0, 400, 7):
         ba, bb, bc = a.blocks(t), b.blocks(t), c.blocks(t)
-        for key in ba:
-            np.testing.assert_array_equal(ba[key], bb[key])
+        np.testing.assert_equal(bb, ba)
         differs |= not np.array_equal(ba["doc_ids"], bc["doc_ids"])
     assert differs, "another seed should give other blocks"
     np.testing.assert_array_equal(batch(a, test, query_cut=5)[0], batch(b, test, query_cut=5)[0])
+
+
+def test_defaults_are_the_c_cores(small):
+    """BUILD_DEFAULTS / QUERY_DEFAULTS (made from the C defaults) are what omitted arguments get."""
+    types = {"n_postings": int, "max_fraction": float, "centroid_fraction": float, "summary_energy": float,
+             "min_cluster_size": int, "doc_cut": int, "seed": int, "pruning": str, "value_type": str,
+             "max_block_size": int}
+    assert {key: type(v) for key, v in _blocked.BUILD_DEFAULTS.items()} == types
+    assert {key: type(v) for key, v in _blocked.QUERY_DEFAULTS.items()} == {"query_cut": int, "heap_factor": float}
+    assert _blocked.BUILD_DEFAULTS["pruning"] in ("global", "fixed")
+    assert _blocked.BUILD_DEFAULTS["value_type"] in ("f32", "f16")
+    heap_factor = _blocked.QUERY_DEFAULTS["heap_factor"]  # the short decimal (0.9), not (double)0.9f
+    assert float(str(np.float32(heap_factor))) == heap_factor
+    train, test = small
+    implicit, explicit = build(train), build(train, **_blocked.BUILD_DEFAULTS)
+    assert implicit.nbytes == explicit.nbytes and implicit.info() == explicit.info()
+    assert implicit.info()["params"] == _blocked.BUILD_DEFAULTS
+    for t in range(0, 400, 7):
+        np.testing.assert_equal(implicit.blocks(t), explicit.blocks(t))
+
+    def run(index, **qp):  # batch and single queries, with the work they did
+        index.stats(reset=True)
+        single = [index.search(test[i].indices, test[i].data, K, **qp) for i in range(10)]
+        return batch(index, test, **qp), single, index.stats(reset=True)
+
+    want = run(explicit, **_blocked.QUERY_DEFAULTS)
+    for got in (run(implicit), run(implicit, **_blocked.QUERY_DEFAULTS), run(explicit)):
+        np.testing.assert_equal(got, want)
 
 
 def test_pruning_keeps_the_largest_entries(small):
@@ -375,12 +383,13 @@ def test_build_validation(tiny_index):
         ((ip, ix.tolist(), dx, 4), {}),                  # not a buffer
         ((ip, ix, dx, 4), {"seed": 1.5}),
         ((ip, ix, dx, 4), {"n_postings": "10"}),
+        ((ip, ix, dx, 4), {"min_cluster_size": 2.0}),
         ((ip, ix, dx, 4), {"no_such_param": 1}),
+        ((ip, ix.astype(">i4"), dx, 4), {}),              # big-endian
     ]
     for args, kwargs in type_errors:
         with pytest.raises(TypeError):
             B(*args, **kwargs)
-    big_endian = ix.astype(">i4")
     value_errors = [
         ((ip, ix[::2], dx[::2], 4), {}),                                  # non-contiguous / lengths
         ((ip, np.ascontiguousarray(np.stack([ix, ix]))[:, :], dx, 4), {}),  # 2-D
@@ -417,8 +426,6 @@ def test_build_validation(tiny_index):
         with pytest.raises(ValueError):
             B(*args, **kwargs)
     with pytest.raises(TypeError):
-        B(ip, big_endian, dx, 4)
-    with pytest.raises(TypeError):
         _blocked.Index()
 
 
@@ -426,13 +433,10 @@ def test_search_validation(tiny_index):
     _, index = tiny_index
     t, v = np.array([0, 2], np.int32), np.array([1.0, 2.0], np.float32)
     assert index.search(t, v, 2)[0].tolist() == [0, 2]
-    for bad_k in (0, -1):
+    for k, kwargs in ((0, {}), (-1, {}), (2, {"query_cut": 0}), (2, {"heap_factor": -0.1}),
+                      (2, {"heap_factor": float("nan")}), (2, {"heap_factor": float("inf")})):
         with pytest.raises(ValueError):
-            index.search(t, v, bad_k)
-    for kwargs in ({"query_cut": 0}, {"heap_factor": -0.1}, {"heap_factor": float("nan")},
-                   {"heap_factor": float("inf")}):
-        with pytest.raises(ValueError):
-            index.search(t, v, 2, **kwargs)
+            index.search(t, v, k, **kwargs)
     value_errors = [
         (np.array([2, 0], np.int32), v),          # unsorted
         (np.array([2, 2], np.int32), v),          # duplicate
@@ -451,14 +455,11 @@ def test_search_validation(tiny_index):
             index.search(terms, values, 2)
     # batch: the same checks on CSR queries
     qp, qx, qd = np.array([0, 2], np.int64), t, v
-    with pytest.raises(ValueError):
-        index.batch_search(qp, np.array([2, 0], np.int32), qd, 2)
-    with pytest.raises(ValueError):
-        index.batch_search(np.array([0, 3], np.int64), qx, qd, 2)
-    with pytest.raises(ValueError):
-        index.batch_search(qp, qx, qd, 0)
-    with pytest.raises(TypeError):
-        index.batch_search(qp, qx, qd.astype(np.float16), 2)
+    for exc, args in ((ValueError, (qp, np.array([2, 0], np.int32), qd, 2)), (ValueError, (qp, qx, qd, 0)),
+                      (ValueError, (np.array([0, 3], np.int64), qx, qd, 2)),
+                      (TypeError, (qp, qx, qd.astype(np.float16), 2))):
+        with pytest.raises(exc):
+            index.batch_search(*args)
     # empty queries and an empty batch are fine
     ids, scores = index.search(t[:0], v[:0], 3)
     assert ids.tolist() == [-1, -1, -1] and np.isnan(scores).all()
@@ -468,35 +469,30 @@ def test_search_validation(tiny_index):
     ids, _ = index.search(np.array([0, 1, 2, 3], np.int32), np.ones(4, np.float32), 5, query_cut=4, heap_factor=0)
     assert sorted(ids[:3].tolist()) == [0, 1, 2] and ids[3:].tolist() == [-1, -1]
     # introspection arguments
-    for bad in (-1, 4):
+    for method, bad in ((index.blocks, -1), (index.blocks, 4), (index.doc, -1), (index.doc, 3)):
         with pytest.raises(ValueError):
-            index.blocks(bad)
-    for bad in (-1, 3):
-        with pytest.raises(ValueError):
-            index.doc(bad)
+            method(bad)
 
 
 # --- the adapter ---------------------------------------------------------------------------------
 
 
 def test_adapter(xs):
-    cls = configs.load_adapter_class("blocked")
-    with pytest.raises(ValueError):
-        cls("euclidean")
-    with pytest.raises(ValueError):
-        cls("ip", n_posting=10)
+    cls = load_adapter_class("blocked")
+    for params in ({"n_posting": 10}, {"seed": True}, {"pruning": "local"}, {"centroid_fraction": 0}):
+        with pytest.raises(ValueError, match="blocked: "):
+            cls("ip", **params)
     algo = cls("ip", n_postings=300, centroid_fraction=0.2, max_block_size=8)
     algo.fit(xs)
-    with pytest.raises(ValueError):
-        algo.set_query_params(query_cut=0)
-    with pytest.raises(ValueError):
-        algo.set_query_params(beam=3)
+    for params in ({"query_cut": 0}, {"beam": 3}):
+        with pytest.raises(ValueError):
+            algo.set_query_params(**params)
     algo.set_query_params(query_cut=8, heap_factor=0.8)
     test = xs.test[:20] if SANITIZED else xs.test[:100]
     b = algo.batch_query(test, K)
     single = np.stack([algo.query(test[i], K) for i in range(test.shape[0])])
     np.testing.assert_array_equal(b, single)
-    recall = knn_recall(datasets.distances_of(xs.train, test, b, "ip"), xs.distances[: test.shape[0]], K)
+    recall = knn_recall(groundtruth.distances_of(xs.train, test, b, "ip"), xs.distances[: test.shape[0]], K)
     assert recall.mean() > 0.8
     metrics = algo.extra_metrics()
     assert metrics["docs_scored"] > 0 and metrics["blocks_visited"] > 0

@@ -2,10 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import configs
-from harness.algorithm import Algorithm
+from harness.kit import Algorithm, Catalogue, ConfigError, load_adapter_class
+from harness.kit import config as configs
 
-ADAPTER = "from harness.algorithm import Algorithm\nclass A(Algorithm):\n    accepts = frozenset({'dense'})\n"
+ADAPTER = "from harness.kit import Algorithm\nclass A(Algorithm):\n    accepts = frozenset({'dense'})\n"
 
 
 def make_algorithm(root: Path, name: str, config: str, adapter: str = ADAPTER) -> Path:
@@ -27,7 +27,7 @@ groups:
     build: {M: 16, ef_construction: 100}
     query: {ef: [20, 40], beam: 1}
 """)
-    builds = configs.get("algo", tmp_path).builds()
+    builds = Catalogue(tmp_path).get("algo").builds()
     assert [b.build for b in builds] == [{"M": 8, "ef_construction": 100}, {"M": 16, "ef_construction": 100}]
     assert len(builds[0].queries) == 4
     # M=16 is built once; its query settings are the union of both groups, without repeats.
@@ -35,7 +35,7 @@ groups:
     assert builds[1].queries == [{"ef": 10, "beam": 1}, {"ef": 10, "beam": 2}, {"ef": 20, "beam": 1},
                                  {"ef": 20, "beam": 2}, {"ef": 40, "beam": 1}]
     assert builds[1].slug == "M=16_ef_construction=100"
-    assert len(configs.get("algo", tmp_path).builds("again")) == 1
+    assert len(Catalogue(tmp_path).get("algo").builds("again")) == 1
 
 
 @pytest.mark.parametrize("config, message", [
@@ -48,32 +48,33 @@ groups:
 ])
 def test_bad_configs_name_the_file(tmp_path, config, message):
     folder = make_algorithm(tmp_path, "bad", config)
-    with pytest.raises(configs.ConfigError) as info:
-        configs.get("bad", tmp_path)
+    with pytest.raises(ConfigError) as info:
+        Catalogue(tmp_path).get("bad")
     assert str(folder / "config.yml") in str(info.value)
     assert message in str(info.value)
 
 
 def test_adapter_class_must_exist(tmp_path):
     make_algorithm(tmp_path, "wrong", "adapter: Missing\ngroups: {g: {}}\n")
-    with pytest.raises(configs.ConfigError, match="no subclass .* named 'Missing'"):
-        configs.load_adapter_class("wrong", tmp_path)
+    with pytest.raises(ConfigError, match="no subclass .* named 'Missing'"):
+        load_adapter_class("wrong", tmp_path)
     good = make_algorithm(tmp_path, "ok", "adapter: A\ngroups: {g: {}}\n")
-    assert issubclass(configs.load_adapter_class("ok", good.parent), Algorithm)
+    assert issubclass(load_adapter_class("ok", good.parent), Algorithm)
 
 
 def test_unknown_algorithm_lists_known(tmp_path):
     make_algorithm(tmp_path, "one", "adapter: A\ngroups: {g: {}}\n")
-    with pytest.raises(configs.ConfigError, match=r"unknown algorithm 'two'.*known: one"):
-        configs.get("two", tmp_path)
+    with pytest.raises(ConfigError, match=r"unknown algorithm 'two'.*known: one"):
+        Catalogue(tmp_path).get("two")
 
 
 def test_project_configs_all_load():
-    found = configs.discover()
+    catalogue = Catalogue()
+    found = catalogue.discover()
     assert {"exact", "hnswlib", "faiss-ivf", "faiss-hnsw"} <= set(found)
     for definition in found.values():
         assert definition.builds(), definition.name
-        assert issubclass(definition.load_adapter_class(), Algorithm)
+        assert issubclass(catalogue.adapter_class(definition), Algorithm)
 
 
 def test_nested_parameters_expand_and_flatten_into_the_slug():

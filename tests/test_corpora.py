@@ -1,4 +1,4 @@
-"""harness.corpora: Cranfield, CISI and WordNet readers.
+"""harness.data.corpora: Cranfield, CISI and WordNet readers.
 
 The real-data tests read ``$ANNSWEEP_SOURCE_DIR/classic/{cranfield,cisi}`` and
 ``$ANNSWEEP_SOURCE_DIR/wordnet-splade-tiny`` (CI: ``../shared/data``) and are skipped without them;
@@ -15,14 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from harness import datasets
-from harness.corpora import CorpusError, TextCollection, read_cisi, read_cranfield, read_wordnet
+from harness import paths
+from harness.data import registry, store
+from harness.data.corpora import CorpusError, TextCollection, read_cisi, read_cranfield, read_wordnet
+from harness.data.dataset import Dataset
 
 WORDNET_DIR = Path("/usr/share/wordnet")
 
 
 def source(*parts: str) -> Path:
-    folder = datasets.source_dir().joinpath(*parts)
+    folder = paths.source_dir().joinpath(*parts)
     if not folder.is_dir():
         pytest.skip(f"{folder} not found: set ANNSWEEP_SOURCE_DIR to the shared data folder (CI: ../shared/data)")
     return folder
@@ -325,13 +327,13 @@ def test_wordnet_missing_dir(tmp_path) -> None:
 def test_cranfield_bm25_dataset_from_the_registry(tmp_path, monkeypatch):
     """The registry builds a text dataset: vectors, ids, texts and qrels in one file; exact search
     through the task metric scores a real ranking (not 0, not 1)."""
-    from harness import datasets
-    from harness.metrics import task_metrics
+    from harness import paths
+    from harness.run.scoring import task_metrics
 
-    if datasets.sources_missing(datasets.REGISTRY["cranfield-bm25"]):
+    if registry.sources_missing(registry.REGISTRY["cranfield-bm25"]):
         pytest.skip("classic/cranfield not under ANNSWEEP_SOURCE_DIR")
-    data = datasets.Dataset(datasets.prepare("cranfield-bm25", tmp_path, progress=False))
-    collection = read_cranfield(datasets.source_dir() / "classic" / "cranfield")
+    data = Dataset(store.prepare("cranfield-bm25", tmp_path, progress=False))
+    collection = read_cranfield(paths.source_dir() / "classic" / "cranfield")
     assert data.train.shape[0] == 1400 and data.test.shape[0] == 225 and data.kind == "sparse"
     assert data.strings("corpus/ids") == collection.doc_ids and data.qrels() == collection.qrels
     assert json.loads(data.attrs["source_sha256"])["classic/cranfield/cranqrel"].startswith("92e54b58")

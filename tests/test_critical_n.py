@@ -13,7 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="critical_n needs torch: pip install -e '.[embed]'")
 
-from harness.critical_n import (  # noqa: E402
+from harness.experiments.critical_n import (  # noqa: E402
     critical_n,
     cubic_fit,
     optimise,

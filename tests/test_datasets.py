@@ -15,19 +15,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from harness import datasets
-from harness.datasets import (
-    REGISTRY,
-    Dataset,
-    DatasetError,
-    compute_ground_truth,
-    dataset_path,
-    open_dataset,
-    prepare,
-    registry_status,
-    write_dataset,
-)
-from harness.synthetic import clustered_dense, zipf_sparse, zipf_sparse_with_sources
+from harness.data import registry
+from harness.data.dataset import DISTANCES, KINDS, MULTI, Dataset, DatasetError
+from harness.data.groundtruth import compute_ground_truth
+from harness.data.registry import REGISTRY
+from harness.data.store import dataset_path, open_dataset, prepare, registry_status
+from harness.data.synthetic import clustered_dense, zipf_sparse, zipf_sparse_with_sources
+from harness.data.writer import write_dataset
 
 # --- independent reference ---------------------------------------------------------------------
 
@@ -313,12 +307,12 @@ def test_zipf_sparse_queries_come_from_their_source_doc(sparse_sample) -> None:
 def test_registry_entries() -> None:
     assert {"random-xs-dense", "random-s-dense", "random-xs-sparse", "random-s-sparse"} <= set(REGISTRY)
     for name, spec in REGISTRY.items():
-        assert spec.name == name and spec.distance in datasets.DISTANCES and spec.description
-        if isinstance(spec, datasets.MultiDatasetSpec):  # made of other registry datasets, one per representation
-            assert spec.kind == datasets.MULTI and set(spec.parts.values()) <= set(REGISTRY)
+        assert spec.name == name and spec.distance in DISTANCES and spec.description
+        if isinstance(spec, registry.MultiDatasetSpec):  # made of other registry datasets, one per representation
+            assert spec.kind == MULTI and set(spec.parts.values()) <= set(REGISTRY)
             assert set(spec.aliases.values()) <= set(spec.parts) and spec.primary in spec.parts
         else:
-            assert spec.kind in datasets.KINDS and callable(spec.make)
+            assert spec.kind in KINDS and callable(spec.make)
     assert REGISTRY["random-xs-dense"].distance == "angular" and REGISTRY["random-xs-sparse"].distance == "ip"
 
 

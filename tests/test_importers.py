@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from harness.datasets import Dataset, DatasetError
-from harness.importers import (
+from harness.data.dataset import Dataset, DatasetError
+from harness.data.importers import (
     import_ann_benchmarks,
     import_path,
     import_sparse,
@@ -26,7 +26,7 @@ from harness.importers import (
     read_seismic_bin,
 )
 
-# --- writers and reference, independent of harness.importers -----------------------------------
+# --- writers and reference, independent of harness.data.importers -----------------------------------
 
 
 def write_csr(path: Path, m: sp.csr_matrix) -> Path:

@@ -1,4 +1,4 @@
-"""harness.limit: LIMIT-small reader, LIMIT regeneration and the parametric LIMIT-style generator.
+"""harness.data.limit: LIMIT-small reader, LIMIT regeneration and the parametric LIMIT-style generator.
 
 Real-data tests read ``$ANNSWEEP_SOURCE_DIR/limit`` (skipped without it); expectations come from the raw
 jsonl files with independent parses, not from the module under test.
@@ -14,15 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from harness import datasets
-from harness.corpora import CorpusError
-from harness.limit import generate_limit, read_limit_small, regenerate_limit
+from harness import paths
+from harness.data import registry, store
+from harness.data.corpora import CorpusError
+from harness.data.dataset import Dataset
+from harness.data.limit import generate_limit, read_limit_small, regenerate_limit
 
 SYNTH = [f"thing {i:04d}" for i in range(300)]
 
 
 def limit_folder() -> Path:
-    folder = datasets.source_dir() / "limit"
+    folder = paths.source_dir() / "limit"
     if not (folder / "limit-small").is_dir():
         pytest.skip(f"{folder} not found: set ANNSWEEP_SOURCE_DIR to the shared data folder (CI: ../shared/data)")
     return folder
@@ -172,14 +174,15 @@ def test_generator_errors(kwargs):
 
 def test_limit_small_bm25_through_the_registry(tmp_path):
     """The registry dataset: published qrels, LIMIT's own task measures, and lexical matching solves it."""
-    from harness import datasets
-    from harness.metrics import task_metrics
+    from harness import paths
+    from harness.data.dataset import Dataset
+    from harness.run.scoring import task_metrics
 
-    spec = datasets.REGISTRY["limit-small-bm25"]
-    if datasets.sources_missing(spec):
+    spec = registry.REGISTRY["limit-small-bm25"]
+    if registry.sources_missing(spec):
         pytest.skip("limit/ not under ANNSWEEP_SOURCE_DIR")
-    data = datasets.Dataset(datasets.prepare("limit-small-bm25", tmp_path, progress=False))
-    raw = [json.loads(line) for line in open(datasets.source_dir() / "limit" / "limit-small" / "qrels.jsonl")]
+    data = Dataset(store.prepare("limit-small-bm25", tmp_path, progress=False))
+    raw = [json.loads(line) for line in open(paths.source_dir() / "limit" / "limit-small" / "qrels.jsonl")]
     assert {(r["query-id"], r["corpus-id"]) for r in raw} == {
         (q, d) for q, docs in data.qrels().items() for d in docs}
     names = json.loads(data.attrs["task_measures"])
@@ -192,7 +195,6 @@ def test_limit_small_bm25_through_the_registry(tmp_path):
 def test_limit_generate_command_writes_runnable_datasets(tmp_path, capsys):
     """`annsweep limit generate`: one file per (size, representation), LIMIT-style qrels, R@k first."""
     from harness import cli
-    from harness.datasets import Dataset
 
     args = ["--data-dir", str(tmp_path), "limit", "generate", "--docs", "30,60", "--k", "3", "--queries", "20",
             "--pattern", "random", "-r", "bm25,text", "--seed", "5"]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from harness.metrics import InvalidResultError, knn_recall, latency_percentiles, validate_ids
+from harness.run.scoring import InvalidResultError, knn_recall, latency_percentiles, validate_ids
 
 
 def test_recall_counts_ties_at_the_kth_place():

@@ -9,8 +9,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from harness import configs, results, runner
-from harness.datasets import MULTI, Dataset, DatasetError, QuerySet, open_dataset, write_dataset, write_multi_dataset
+from harness import results
+from harness.data.dataset import MULTI, Dataset, DatasetError, QuerySet
+from harness.data.store import open_dataset
+from harness.data.writer import write_dataset, write_multi_dataset
+from harness.kit import Catalogue, load_adapter_class
+from harness.run import runner
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "algorithms"
@@ -44,8 +48,21 @@ def multi(tmp_path_factory) -> Path:
     return write_multi_dataset(tmp / "toy.hdf5", parts, "dense", {"lexical": "sparse"}, name="toy")
 
 
+def test_one_representation_runs_as_an_ordinary_dataset(multi, tmp_path):
+    """``--dataset toy:dense`` for any adapter: the worker opens that representation, not the whole file."""
+    view = open_dataset(str(multi)).representation("sparse")
+    options = runner.RunOptions(k=10, runs=1, modes=("batch",), timeout_s=120, results_root=tmp_path / "results",
+                                algorithms_root=ROOT / "algorithms")
+    outcomes = runner.run_sweep(["exact"], view, options)
+    assert [o.status for o in outcomes] == ["ok"], outcomes[0].error
+    run = results.load(tmp_path / "results").iloc[0]
+    assert run["dataset"] == "toy:sparse" and run["recall"] == 1.0
+    with h5py.File(outcomes[0].path) as f:
+        np.testing.assert_array_equal(f["runs/000-batch/neighbors"][()], view.neighbors[:, :10])
+
+
 def pipeline(**build):
-    cls = configs.get("pipeline", ROOT / "algorithms").load_adapter_class()
+    cls = load_adapter_class("pipeline", ROOT / "algorithms")
     return cls(metric="angular", **build)
 
 
@@ -195,7 +212,7 @@ def test_interpolation_of_two_exact_retrievers(multi, normalisation):
 # --- parameters and failures -------------------------------------------------------------------------
 
 def test_bad_pipeline_parameters_are_refused(multi):
-    with pytest.raises(ValueError, match="'stage1' is required"):
+    with pytest.raises(ValueError, match=r"pipeline: build parameter\(s\) \['stage1'\] are required"):
         pipeline()
     with pytest.raises(ValueError, match="either 'rerank' or 'stage2'"):
         pipeline(stage1=exact_stage("dense"), rerank={"representation": "sparse"}, stage2=exact_stage("sparse"))
@@ -211,8 +228,10 @@ def test_bad_pipeline_parameters_are_refused(multi):
         p.set_query_params(alpha=0.5)
     with pytest.raises(ValueError, match="exact: takes no query parameters"):
         p.set_query_params(stage1={"ef": 10})
-    with pytest.raises(ValueError, match="needs a multi-representation dataset"):
-        pipeline(stage1=exact_stage("dense")).fit(Dataset(multi).representation("dense"))
+    catalogue = Catalogue(ROOT / "algorithms")  # the one check of input kind: before the pipeline is made
+    with pytest.raises(ValueError, match=r"pipeline accepts \['multi'\] input, dataset \S+ is dense"):
+        catalogue.instantiate(catalogue.get("pipeline"), {"stage1": exact_stage("dense")},
+                              Dataset(multi).representation("dense"))
 
 
 def _pipeline_root(tmp_path: Path, stage: dict) -> Path:
@@ -251,8 +270,8 @@ def test_a_failing_stage_is_a_failed_run_and_the_sweep_goes_on(multi, tmp_path, 
     assert len(table) == 2 and list(table["series"].unique()) == ["sparse:exact → dense re-rank (memory)"]
     assert {"nDCG@10", "R@10", "RR@10", "qps", "index_mib"} <= set(table.columns)
     # Plots draw one frontier per series (a pipeline shape), here nDCG@10 against QPS.
-    from harness import plots
-    from harness.metrics import run_metric
+    from harness.report import plots
+    from harness.report.metrics import run_metric
 
     fig = plots.draw(frame, run_metric("nDCG@10"), run_metric("qps"), title="t", k=10, colors={})
     assert fig.axes[0].get_legend_handles_labels()[1] == ["sparse:exact → dense re-rank (memory)"]
@@ -265,21 +284,21 @@ def test_a_failing_stage_is_a_failed_run_and_the_sweep_goes_on(multi, tmp_path, 
 # --- the registry's multi-representation datasets, from the real collections -------------------------
 
 def test_cranfield_in_three_representations(tmp_path_factory):
-    from harness import datasets
+    from harness.data import registry, store
 
-    spec = datasets.REGISTRY["cranfield"]
-    missing = datasets.sources_missing(spec)
+    spec = registry.REGISTRY["cranfield"]
+    missing = registry.sources_missing(spec)
     if missing:
         pytest.skip(f"sources missing: {missing[0]}")
     pytest.importorskip("sentence_transformers", reason="the [embed] extra encodes cranfield-minilm")
     data = tmp_path_factory.mktemp("data")
-    ds = Dataset(datasets.prepare("cranfield", data, progress=False), name="cranfield")
+    ds = Dataset(store.prepare("cranfield", data, progress=False), name="cranfield")
     assert ds.representations == ["minilm", "splade-tiny", "text"] and ds.aliases["dense"] == "minilm"
     assert ds.n_train == 1400 and len(ds.queries) == 225 and len(ds.qrels()) == 225
     kinds = {r: ds.representation(r).kind for r in ds.representations}
     assert kinds == {"minilm": "dense", "splade-tiny": "sparse", "text": "text"}
     for name, part in spec.parts.items():  # the same rows as the single-representation datasets
-        single = Dataset(datasets.dataset_path(part, data))
+        single = Dataset(store.dataset_path(part, data))
         np.testing.assert_array_equal(ds.representation(name).neighbors, single.neighbors)
     # SPLADE candidates of the whole collection re-ranked by MiniLM (memory-mapped) = exact MiniLM search.
     p = pipeline(stage1=exact_stage("sparse"), rerank={"representation": "dense", "storage": "mmap"})

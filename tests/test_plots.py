@@ -10,8 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import cli, leaderboard, plots, report, results, runner
-from harness.metrics import RUN_METRICS, pareto_frontier, run_metric
+from harness import cli, results
+from harness.report import leaderboard, plots
+from harness.report import page as report
+from harness.report.metrics import RUN_METRICS, pareto_frontier, run_metric
+from harness.run import runner
 
 ROOT = Path(__file__).resolve().parent.parent
 

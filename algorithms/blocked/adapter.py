@@ -5,7 +5,8 @@ Learned Sparse Representations" (SIGIR 2024).  The core is pure C11
 (``algorithms/blocked/blocked_index.c``), wrapped by the extension module ``algorithms._blocked``
 (``blocked_module.c``), built by ``pip install -e .`` (see ``setup.py``).
 
-Index (build parameters, defaults = the reference library's, pyseismic-lsr 0.5.4):
+Index (build parameters; their defaults are the C core's ``bi_build_params_default``, the reference
+library's (pyseismic-lsr 0.5.4), read from ``_blocked.BUILD_DEFAULTS``):
 
 * forward index: every document's full vector (uint16 term ids; weights float32, or float16 with
   ``value_type="f16"``);
@@ -34,7 +35,7 @@ Most exact setting: ``pruning="fixed"`` with ``n_postings`` ≥ the number of do
 ``heap_factor=0``, ``query_cut`` ≥ the query's nnz: every document sharing a term with the query
 is scored exactly (float32).
 
-The worker is single-threaded and the library has no threads: search runs on the calling thread.
+Threads: the library has none; build and search run on the calling thread.
 ``extra_metrics`` reports, per query, the documents scored, blocks visited, summaries scored and
 summary entries read.
 """
@@ -42,22 +43,14 @@ summary entries read.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
 from algorithms import _blocked
-from harness.algorithm import SPARSE, Algorithm, positive_int
+from harness.kit import SPARSE, Algorithm, Param
 
-NAME = "blocked"
-
-BUILD_DEFAULTS: dict[str, Any] = {
-    "n_postings": 3500, "max_fraction": 1.5, "centroid_fraction": 0.1, "summary_energy": 0.4,
-    "min_cluster_size": 2, "doc_cut": 15, "max_block_size": 0, "seed": 1142, "pruning": "global",
-    "value_type": "f32",
-}
-QUERY_DEFAULTS: dict[str, Any] = {"query_cut": 10, "heap_factor": 0.9}
+_BUILD, _QUERY = _blocked.BUILD_DEFAULTS, _blocked.QUERY_DEFAULTS  # the C core's defaults
 
 
 def _canonical_csr(m) -> sp.csr_matrix:
@@ -74,78 +67,59 @@ def _canonical_csr(m) -> sp.csr_matrix:
 class Blocked(Algorithm):
     """Blocked inverted index (Seismic design), C extension ``algorithms._blocked``."""
 
-    accepts: ClassVar[frozenset[str]] = frozenset({SPARSE})
-    distances: ClassVar[frozenset[str]] = frozenset({"ip"})
+    accepts = frozenset({SPARSE})
+    distances = frozenset({"ip"})
+    # Ranges as the C core checks them (bi_check_build_params), refused here before any work.
+    build_parameters = (
+        Param("n_postings", int, _BUILD["n_postings"], low=1),
+        Param("max_fraction", float, _BUILD["max_fraction"], low=0, low_open=True),
+        Param("pruning", str, _BUILD["pruning"], choices=("global", "fixed")),
+        Param("centroid_fraction", float, _BUILD["centroid_fraction"], low=0, high=1, low_open=True),
+        Param("max_block_size", int, _BUILD["max_block_size"], low=0),
+        Param("summary_energy", float, _BUILD["summary_energy"], low=0, high=1, low_open=True),
+        Param("min_cluster_size", int, _BUILD["min_cluster_size"], low=0),
+        Param("doc_cut", int, _BUILD["doc_cut"], low=0),
+        Param("seed", int, _BUILD["seed"], low=0),
+        Param("value_type", str, _BUILD["value_type"], choices=("f32", "f16")),
+    )
+    query_parameters = (Param("query_cut", int, _QUERY["query_cut"], low=1),
+                        Param("heap_factor", float, _QUERY["heap_factor"], low=0))
+    _index = None
 
-    def __init__(self, metric: str, **build_params: Any) -> None:
-        if metric not in self.distances:
-            raise ValueError(f"{NAME}: unsupported distance {metric!r} (supported: {sorted(self.distances)})")
-        unknown = sorted(set(build_params) - set(BUILD_DEFAULTS))
-        if unknown:
-            raise ValueError(f"{NAME}: unknown build parameter(s) {unknown} (known: {sorted(BUILD_DEFAULTS)})")
-        for key, value in build_params.items():  # YAML gives bools for ints; the extension would accept them
-            if isinstance(value, bool):
-                raise ValueError(f"{NAME}: {key} must not be a boolean, got {value!r}")
-        super().__init__(metric, **build_params)
-        self._build = {**BUILD_DEFAULTS, **build_params}
-        self._query = dict(QUERY_DEFAULTS)
-        self._index: Any = None
-
-    # --- building -----------------------------------------------------------
     def fit(self, dataset) -> None:
-        if dataset.kind not in self.accepts:
-            raise ValueError(f"{NAME}: unsupported input kind {dataset.kind!r} (accepts {sorted(self.accepts)})")
         train = _canonical_csr(dataset.train)
         self._index = _blocked.Index.build(
             train.indptr.astype(np.int64, copy=False), train.indices, train.data, int(train.shape[1]),
-            **self._build,
+            **self.build_params,
         )
 
     def save(self, path: str | Path) -> None:
         """Write the built index (binary, checked on load) so that later runs need not rebuild."""
-        self._require_index().save(str(path))
+        self._index.save(str(path))
 
     def load(self, path: str | Path) -> None:
         """Replace the index by one written by :meth:`save`."""
         self._index = _blocked.Index.load(str(path))
 
-    def set_query_params(self, **params: Any) -> None:
-        unknown = sorted(set(params) - set(QUERY_DEFAULTS))
-        if unknown:
-            raise ValueError(f"{NAME}: unknown query parameter(s) {unknown} (known: {sorted(QUERY_DEFAULTS)})")
-        query = {**QUERY_DEFAULTS, **params}
-        qc = positive_int(NAME, "query_cut", query["query_cut"])
-        hf = query["heap_factor"]
-        if isinstance(hf, bool) or not isinstance(hf, int | float | np.integer | np.floating) or not hf >= 0:
-            raise ValueError(f"{NAME}: heap_factor must be a number >= 0, got {hf!r}")
-        self._query = {"query_cut": qc, "heap_factor": float(hf)}
-        super().set_query_params(**self._query)
+    def apply_query_params(self) -> None:
         if self._index is not None:
             self._index.stats(reset=True)
 
-    # --- querying -----------------------------------------------------------
-    def _require_index(self):
-        if self._index is None:
-            raise RuntimeError(f"{NAME}: query called before fit()")
-        return self._index
-
     def query(self, vector, k: int) -> np.ndarray:
-        index = self._require_index()
         if not sp.issparse(vector):
-            raise TypeError(f"{NAME}: expected a sparse (CSR) query row, got {type(vector).__name__}")
+            raise TypeError(f"{self.label}: expected a sparse (CSR) query row, got {type(vector).__name__}")
         if vector.format != "csr" or vector.indices.dtype != np.int32 or vector.data.dtype != np.float32 \
                 or not vector.has_canonical_format:
             vector = _canonical_csr(vector)
-        ids, _ = index.search(vector.indices, vector.data, k, **self._query)
+        ids, _ = self._index.search(vector.indices, vector.data, k, **self.query_params)
         return ids[ids >= 0]
 
     def batch_query(self, queries, k: int) -> np.ndarray:
-        index = self._require_index()
         q = _canonical_csr(queries)
-        ids, _ = index.batch_search(q.indptr.astype(np.int64, copy=False), q.indices, q.data, k, **self._query)
+        ids, _ = self._index.batch_search(q.indptr.astype(np.int64, copy=False), q.indices, q.data, k,
+                                          **self.query_params)
         return ids
 
-    # --- optional facts -----------------------------------------------------
     def index_size_bytes(self) -> int | None:
         return int(self._index.nbytes) if self._index is not None else None
 

@@ -211,6 +211,13 @@ void bi_build_params_default(bi_build_params *p)
     p->max_block_size = 0;
 }
 
+void bi_query_params_default(bi_query_params *qp)
+{
+    qp->k = 10;
+    qp->query_cut = 10;
+    qp->heap_factor = 0.9f;
+}
+
 void bi_free(bi_index *idx)
 {
     if (!idx) return;

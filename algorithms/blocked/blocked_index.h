@@ -160,6 +160,11 @@ typedef struct bi_query_params {
     float heap_factor;  /* a block is skipped when summary score < heap_factor * k-th best; 0 visits all */
 } bi_query_params;
 
+/* The defaults of the reference implementation (pyseismic-lsr): query_cut 10, heap_factor 0.9f;
+ * k is set to 10 so that the defaults form a valid query on their own, but a caller normally
+ * sets k itself (the Python binding always does: k is a required argument). */
+void bi_query_params_default(bi_query_params *qp);
+
 int bi_check_query_params(const bi_query_params *qp, char *err, size_t errlen);
 
 /* One query: terms strictly increasing in [0, dim), finite weights (checked).  Writes k ids

@@ -7,13 +7,13 @@
  * arrays are created with numpy.empty (numpy is imported at run time) and filled through their
  * buffers.
  *
- *   Index.build(indptr, indices, data, dim, *, n_postings=3500, max_fraction=1.5,
- *               centroid_fraction=0.1, summary_energy=0.4, min_cluster_size=2, doc_cut=15,
- *               seed=1142, pruning="global", value_type="f32")        -> Index
+ *   Index.build(indptr, indices, data, dim, *, n_postings, max_fraction, centroid_fraction,
+ *               summary_energy, min_cluster_size, doc_cut, seed, pruning, value_type,
+ *               max_block_size)                                        -> Index
  *   Index.load(path)                                                   -> Index
  *   index.save(path)
- *   index.search(terms, values, k, query_cut=10, heap_factor=0.9)      -> (ids int64[k], scores float32[k])
- *   index.batch_search(indptr, indices, data, k, query_cut=10, heap_factor=0.9)
+ *   index.search(terms, values, k, query_cut, heap_factor)             -> (ids int64[k], scores float32[k])
+ *   index.batch_search(indptr, indices, data, k, query_cut, heap_factor)
  *                                                                      -> (ids int64[nq, k], scores float32[nq, k])
  *   index.blocks(term) -> dict of the posting list's blocks and summaries (introspection)
  *   index.doc(d)       -> (terms int32, values float32) from the forward index
@@ -22,10 +22,16 @@
  * dtypes: indptr int32 or int64; indices/terms int32; data/values float32; all 1-D, C-contiguous.
  * An Index holds one searcher (per-query scratch); batch_search releases the GIL, and a second
  * thread that uses the same Index meanwhile gets a RuntimeError instead of racing.
+ *
+ * Defaults: an omitted build or query parameter takes the value of the C core's
+ * bi_build_params_default / bi_query_params_default (the one place they are written); the module
+ * attributes BUILD_DEFAULTS and QUERY_DEFAULTS are dicts made from the same functions.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <float.h>
+#include <math.h>
 #include <string.h>
 
 #include "blocked_index.h"
@@ -299,15 +305,74 @@ static int check_not_busy(IndexObject *self)
     return 0;
 }
 
-static int parse_choice(const char *name, const char *value, const char *a, int va, const char *b, int vb, int *out)
+/* ---------------------------------------------------------------------------------------------- */
+/* Parameters                                                                                     */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* The Python names of the enum-valued build parameters (read-only tables, the only place they are
+ * spelled): enum bi_pruning and enum bi_value_type. */
+typedef struct {
+    const char *name;
+    int value;
+} choice;
+
+static const choice PRUNINGS[2] = {{"global", BI_PRUNE_GLOBAL}, {"fixed", BI_PRUNE_FIXED}};
+static const choice VALUE_TYPES[2] = {{"f32", BI_VALUES_F32}, {"f16", BI_VALUES_F16}};
+
+static const char *choice_name(const choice c[2], int value)
 {
-    if (strcmp(value, a) == 0) *out = va;
-    else if (strcmp(value, b) == 0) *out = vb;
-    else {
-        PyErr_Format(PyExc_ValueError, "%s must be '%s' or '%s', got '%s'", name, a, b, value);
-        return -1;
+    return c[0].value == value ? c[0].name : c[1].value == value ? c[1].name : "unknown";
+}
+
+static int parse_choice(const char *what, const choice c[2], const char *name, int *out)
+{
+    for (int i = 0; i < 2; i++) {
+        if (strcmp(name, c[i].name) == 0) {
+            *out = c[i].value;
+            return 0;
+        }
     }
-    return 0;
+    PyErr_Format(PyExc_ValueError, "%s must be '%s' or '%s', got '%s'", what, c[0].name, c[1].name, name);
+    return -1;
+}
+
+/* Build parameters as a dict (Index.info()["params"], BUILD_DEFAULTS): ints, floats, str. */
+static PyObject *build_params_dict(const bi_build_params *p)
+{
+    return Py_BuildValue("{s:L,s:d,s:d,s:d,s:L,s:L,s:K,s:s,s:s,s:L}", "n_postings", (long long)p->n_postings,
+                         "max_fraction", p->max_fraction, "centroid_fraction", p->centroid_fraction, "summary_energy",
+                         p->summary_energy, "min_cluster_size", (long long)p->min_cluster_size, "doc_cut",
+                         (long long)p->doc_cut, "seed", (unsigned long long)p->seed, "pruning",
+                         choice_name(PRUNINGS, p->pruning), "value_type", choice_name(VALUE_TYPES, p->value_type),
+                         "max_block_size", (long long)p->max_block_size);
+}
+
+/* The Python float for a C float parameter: the double nearest the shortest decimal that reads
+ * back as the same float, e.g. 0.9f gives 0.9 rather than (double)0.9f = 0.8999999761581421.
+ * Both narrow back to the same float (the binding converts heap_factor to float), so passing the
+ * dict's value back changes nothing; the short one is what a user or a config file writes, so it
+ * compares equal to it and prints as it.  bi_query_params keeps heap_factor a float rather than a
+ * double: the query loop compares float scores against it, and a double would change that
+ * arithmetic.  Locale-independent (PyOS_*); 9 significant digits always identify a float. */
+static PyObject *float_param(float f)
+{
+    for (int digits = 1; digits <= 9; digits++) {
+        char *text = PyOS_double_to_string((double)f, 'g', digits, 0, NULL);
+        if (!text) return NULL;
+        double d = PyOS_string_to_double(text, NULL, NULL);
+        PyMem_Free(text);
+        if (d == -1.0 && PyErr_Occurred()) return NULL;
+        if (fabs(d) <= FLT_MAX && (float)d == f) return PyFloat_FromDouble(d);
+    }
+    return PyFloat_FromDouble((double)f); /* NaN or infinite */
+}
+
+/* Query parameters without k as a dict (QUERY_DEFAULTS). */
+static PyObject *query_params_dict(const bi_query_params *qp)
+{
+    PyObject *heap_factor = float_param(qp->heap_factor);
+    if (!heap_factor) return NULL;
+    return Py_BuildValue("{s:L,s:N}", "query_cut", (long long)qp->query_cut, "heap_factor", heap_factor);
 }
 
 static PyObject *Index_build(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
@@ -320,9 +385,9 @@ static PyObject *Index_build(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     bi_build_params p;
     bi_build_params_default(&p);
     Py_ssize_t n_postings = (Py_ssize_t)p.n_postings, min_cluster_size = (Py_ssize_t)p.min_cluster_size,
-               doc_cut = (Py_ssize_t)p.doc_cut, max_block_size = 0;
-    const char *pruning = "global", *value_type = "f32";
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOn|$nddddnOssn:build", kwlist, &o_indptr, &o_indices, &o_data,
+               doc_cut = (Py_ssize_t)p.doc_cut, max_block_size = (Py_ssize_t)p.max_block_size;
+    const char *pruning = choice_name(PRUNINGS, p.pruning), *value_type = choice_name(VALUE_TYPES, p.value_type);
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOn|$ndddnnOssn:build", kwlist, &o_indptr, &o_indices, &o_data,
                                      &dim, &n_postings, &p.max_fraction, &p.centroid_fraction, &p.summary_energy,
                                      &min_cluster_size, &doc_cut, &o_seed, &pruning, &value_type, &max_block_size))
         return NULL;
@@ -343,8 +408,8 @@ static PyObject *Index_build(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
         }
         p.seed = seed;
     }
-    if (parse_choice("pruning", pruning, "global", BI_PRUNE_GLOBAL, "fixed", BI_PRUNE_FIXED, &p.pruning) < 0 ||
-        parse_choice("value_type", value_type, "f32", BI_VALUES_F32, "f16", BI_VALUES_F16, &p.value_type) < 0)
+    if (parse_choice("pruning", PRUNINGS, pruning, &p.pruning) < 0 ||
+        parse_choice("value_type", VALUE_TYPES, value_type, &p.value_type) < 0)
         return NULL;
     char err[ERRLEN];
     int rc = bi_check_build_params(&p, err, sizeof err);
@@ -415,13 +480,14 @@ static PyObject *Index_search(IndexObject *self, PyObject *args, PyObject *kwarg
 {
     static char *kwlist[] = {"terms", "values", "k", "query_cut", "heap_factor", NULL};
     PyObject *o_terms, *o_values;
-    Py_ssize_t k, query_cut = 10;
-    double heap_factor = 0.9;
+    bi_query_params qp;
+    bi_query_params_default(&qp);
+    Py_ssize_t k, query_cut = (Py_ssize_t)qp.query_cut;
+    double heap_factor = (double)qp.heap_factor; /* narrowed back to the same float */
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOn|nd:search", kwlist, &o_terms, &o_values, &k, &query_cut,
                                      &heap_factor))
         return NULL;
     if (check_not_busy(self) < 0) return NULL;
-    bi_query_params qp;
     if (query_params(k, query_cut, heap_factor, &qp) < 0) return NULL;
     module_state *st = state_of_type(Py_TYPE(self));
     if (!st) return NULL;
@@ -459,13 +525,14 @@ static PyObject *Index_batch_search(IndexObject *self, PyObject *args, PyObject 
 {
     static char *kwlist[] = {"indptr", "indices", "data", "k", "query_cut", "heap_factor", NULL};
     PyObject *o_indptr, *o_indices, *o_data;
-    Py_ssize_t k, query_cut = 10;
-    double heap_factor = 0.9;
+    bi_query_params qp;
+    bi_query_params_default(&qp);
+    Py_ssize_t k, query_cut = (Py_ssize_t)qp.query_cut;
+    double heap_factor = (double)qp.heap_factor; /* narrowed back to the same float */
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOn|nd:batch_search", kwlist, &o_indptr, &o_indices, &o_data, &k,
                                      &query_cut, &heap_factor))
         return NULL;
     if (check_not_busy(self) < 0) return NULL;
-    bi_query_params qp;
     if (query_params(k, query_cut, heap_factor, &qp) < 0) return NULL;
     module_state *st = state_of_type(Py_TYPE(self));
     if (!st) return NULL;
@@ -574,17 +641,13 @@ static PyObject *Index_info(IndexObject *self, PyObject *Py_UNUSED(ignored))
 {
     bi_info i;
     bi_get_info(self->idx, &i);
-    return Py_BuildValue(
-        "{s:L,s:L,s:L,s:L,s:L,s:L,s:L,s:L,s:{s:L,s:d,s:d,s:d,s:L,s:L,s:K,s:s,s:s,s:L}}", "n_docs", (long long)i.n_docs,
-        "dim", (long long)i.dim, "nnz", (long long)i.nnz, "n_postings_total", (long long)i.n_postings_total,
-        "n_blocks", (long long)i.n_blocks, "n_summary_entries", (long long)i.n_summary_entries,
-        "max_blocks_per_list", (long long)i.max_blocks_per_list, "nbytes", (long long)i.nbytes, "params",
-        "n_postings", (long long)i.params.n_postings, "max_fraction", i.params.max_fraction, "centroid_fraction",
-        i.params.centroid_fraction, "summary_energy", i.params.summary_energy, "min_cluster_size",
-        (long long)i.params.min_cluster_size, "doc_cut", (long long)i.params.doc_cut, "seed",
-        (unsigned long long)i.params.seed, "pruning", i.params.pruning == BI_PRUNE_GLOBAL ? "global" : "fixed",
-        "value_type", i.params.value_type == BI_VALUES_F16 ? "f16" : "f32", "max_block_size",
-        (long long)i.params.max_block_size);
+    PyObject *params = build_params_dict(&i.params);
+    if (!params) return NULL;
+    return Py_BuildValue("{s:L,s:L,s:L,s:L,s:L,s:L,s:L,s:L,s:N}", "n_docs", (long long)i.n_docs, "dim",
+                         (long long)i.dim, "nnz", (long long)i.nnz, "n_postings_total", (long long)i.n_postings_total,
+                         "n_blocks", (long long)i.n_blocks, "n_summary_entries", (long long)i.n_summary_entries,
+                         "max_blocks_per_list", (long long)i.max_blocks_per_list, "nbytes", (long long)i.nbytes,
+                         "params", params);
 }
 
 static PyObject *Index_stats(IndexObject *self, PyObject *args, PyObject *kwargs)
@@ -640,18 +703,21 @@ static Py_ssize_t Index_len(IndexObject *self)
 
 static PyMethodDef Index_methods[] = {
     {"build", (PyCFunction)(void (*)(void))Index_build, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
-     "build(indptr, indices, data, dim, *, n_postings=3500, max_fraction=1.5, centroid_fraction=0.1, "
-     "summary_energy=0.4, min_cluster_size=2, doc_cut=15, seed=1142, pruning='global', value_type='f32')\n"
-     "Build an index over a CSR matrix (indptr int32/int64, indices int32, data float32)."},
+     "build(indptr, indices, data, dim, *, n_postings, max_fraction, centroid_fraction, summary_energy, "
+     "min_cluster_size, doc_cut, seed, pruning, value_type, max_block_size)\n"
+     "Build an index over a CSR matrix (indptr int32/int64, indices int32, data float32); "
+     "omitted parameters take the values in BUILD_DEFAULTS."},
     {"load", (PyCFunction)(void (*)(void))Index_load, METH_VARARGS | METH_CLASS,
      "load(path) -> Index: read an index written by save()."},
     {"save", (PyCFunction)(void (*)(void))Index_save, METH_VARARGS, "save(path): write the index to a file."},
     {"search", (PyCFunction)(void (*)(void))Index_search, METH_VARARGS | METH_KEYWORDS,
-     "search(terms, values, k, query_cut=10, heap_factor=0.9) -> (ids int64[k], scores float32[k])\n"
-     "Approximate top-k by inner product; ids padded with -1 (scores NaN)."},
+     "search(terms, values, k, query_cut, heap_factor) -> (ids int64[k], scores float32[k])\n"
+     "Approximate top-k by inner product; ids padded with -1 (scores NaN); omitted parameters take the "
+     "values in QUERY_DEFAULTS."},
     {"batch_search", (PyCFunction)(void (*)(void))Index_batch_search, METH_VARARGS | METH_KEYWORDS,
-     "batch_search(indptr, indices, data, k, query_cut=10, heap_factor=0.9) -> (ids, scores), each nq x k\n"
-     "Every query row in turn on the calling thread (the GIL is released)."},
+     "batch_search(indptr, indices, data, k, query_cut, heap_factor) -> (ids, scores), each nq x k\n"
+     "Every query row in turn on the calling thread (the GIL is released); omitted parameters take the "
+     "values in QUERY_DEFAULTS."},
     {"blocks", (PyCFunction)(void (*)(void))Index_blocks, METH_VARARGS,
      "blocks(term) -> dict: the blocks of a posting list (block_offsets into doc_ids) and their summaries "
      "(summary_offsets into summary_terms/summary_codes; value = summary_min + summary_step * code)."},
@@ -695,6 +761,15 @@ static PyType_Spec Index_spec = {
 /* Module                                                                                         */
 /* ---------------------------------------------------------------------------------------------- */
 
+/* Adds `value` (a new reference, or NULL after an error) to the module and releases it. */
+static int add_owned(PyObject *m, const char *name, PyObject *value)
+{
+    if (!value) return -1;
+    int rc = PyModule_AddObjectRef(m, name, value);
+    Py_DECREF(value);
+    return rc;
+}
+
 static int module_exec(PyObject *m)
 {
     module_state *st = PyModule_GetState(m);
@@ -712,6 +787,13 @@ static int module_exec(PyObject *m)
     if (PyModule_AddIntConstant(m, "SANITIZED", 0) < 0) return -1;
 #endif
     if (PyModule_AddIntConstant(m, "MAX_DIM", BI_MAX_DIM) < 0) return -1;
+    /* The defaults of the C core, as new dicts for every module object (nothing shared). */
+    bi_build_params p;
+    bi_build_params_default(&p);
+    if (add_owned(m, "BUILD_DEFAULTS", build_params_dict(&p)) < 0) return -1;
+    bi_query_params qp;
+    bi_query_params_default(&qp);
+    if (add_owned(m, "QUERY_DEFAULTS", query_params_dict(&qp)) < 0) return -1;
     return 0;
 }
 

@@ -7,37 +7,26 @@ bm25s's variant (``lucene`` by default: Lucene's idf, tf/(tf + k1·(1 − b + b�
 ``tokenizer``: ``reference`` (default) tokenizes as the text dataset's reference BM25 does
 (``harness.encoders.simple_tokenize``: lowercase alphanumeric tokens, no stemming or
 stopwords), so kNN recall measures bm25s against the same BM25; ``bm25s`` uses bm25s's own
-tokenizer (tokens of two or more word characters, English stopwords removed).  bm25s
-retrieves with one thread (``n_threads=0``) and its numpy backend.  Only the ids are returned;
-bm25s's scores are not used.
+tokenizer (tokens of two or more word characters, English stopwords removed).  Only the ids are
+returned; bm25s's scores are not used.
+
+Threads: bm25s retrieves on the calling thread (``n_threads=0``) with its numpy backend.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
 import numpy as np
 
-from harness.algorithm import TEXT, Algorithm
-from harness.encoders import simple_tokenize
-
-NAME = "bm25s"
+from harness.data.encoders import simple_tokenize
+from harness.kit import TEXT, Algorithm, Param
 
 
 class BM25S(Algorithm):
-    accepts: ClassVar[frozenset[str]] = frozenset({TEXT})
-    distances: ClassVar[frozenset[str]] = frozenset({"ip"})
-
-    def __init__(self, metric: str, k1: float = 0.9, b: float = 0.4, method: str = "lucene",
-                 tokenizer: str = "reference", **build_params: Any) -> None:
-        if build_params:
-            raise ValueError(f"{NAME}: unknown build parameter(s) {sorted(build_params)} "
-                             "(known: k1, b, method, tokenizer)")
-        if k1 < 0 or not 0 <= b <= 1:
-            raise ValueError(f"{NAME}: need k1 >= 0 and 0 <= b <= 1, got k1={k1}, b={b}")
-        if tokenizer not in ("reference", "bm25s"):
-            raise ValueError(f"{NAME}: tokenizer must be 'reference' or 'bm25s', got {tokenizer!r}")
-        super().__init__(metric, k1=k1, b=b, method=method, tokenizer=tokenizer)
+    accepts = frozenset({TEXT})
+    distances = frozenset({"ip"})
+    build_parameters = (Param("k1", float, 0.9, low=0), Param("b", float, 0.4, low=0, high=1),
+                        Param("method", str, "lucene", choices=("lucene", "robertson", "atire", "bm25l", "bm25+")),
+                        Param("tokenizer", str, "reference", choices=("reference", "bm25s")))
 
     def _tokens(self, texts: list[str]) -> list[list[str]]:
         import bm25s

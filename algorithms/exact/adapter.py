@@ -14,24 +14,19 @@ per block (``Q_block @ train.T``) gives the same scores but measured 2×
 slower with scipy on SPLADE-like data (random-s-sparse: ~4 ms vs ~2 ms per
 query), because its output is nearly dense and the general SpGEMM sorts it.
 
-The worker that runs this adapter is single-threaded (the runner pins it to
-one core and limits faiss/OpenMP/BLAS to one thread before importing this
-module), so nothing here sets thread counts.
+Threads: faiss is held to one thread with ``faiss.omp_set_num_threads(1)`` (``limit_threads``);
+scipy's sparse products run on the calling thread.
 """
 
 from __future__ import annotations
-
-from typing import Any, ClassVar
 
 import faiss
 import numpy as np
 import scipy.sparse as sp
 
-from harness.algorithm import DENSE, SPARSE, Algorithm, normalize_rows
+from harness.kit import DENSE, SPARSE, Algorithm, normalize_rows
 
-NAME = "exact"
 _BLOCK_FLOATS = 1 << 20  # 4 MiB of float32 scores per block of sparse queries (stays in cache)
-
 
 
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -49,51 +44,34 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
 class Exact(Algorithm):
     """Brute force: faiss flat for dense data, a scipy inverted index for sparse data."""
 
-    accepts: ClassVar[frozenset[str]] = frozenset({DENSE, SPARSE})
-    distances: ClassVar[frozenset[str]] = frozenset({"angular", "euclidean", "ip"})
+    accepts = frozenset({DENSE, SPARSE})
+    distances = frozenset({"angular", "euclidean", "ip"})
+    _index: faiss.Index | None = None
+    _train_csc: sp.csc_matrix | None = None
 
-    def __init__(self, metric: str, **build_params: Any) -> None:
-        if metric not in self.distances:
-            raise ValueError(f"{NAME}: unsupported distance {metric!r} (supported: {sorted(self.distances)})")
-        if build_params:
-            raise ValueError(f"{NAME}: takes no build parameters, got {sorted(build_params)}")
-        super().__init__(metric, **build_params)
-        self._index: faiss.Index | None = None
-        self._train_csc: sp.csc_matrix | None = None
-        self._n = 0
-        self._d = 0
+    @classmethod
+    def limit_threads(cls) -> None:
+        faiss.omp_set_num_threads(1)
 
-    # --- building -----------------------------------------------------------
     def fit(self, dataset) -> None:
-        if dataset.kind not in self.accepts:
-            raise ValueError(f"{NAME}: unsupported input kind {dataset.kind!r} (accepts {sorted(self.accepts)})")
         train = dataset.train
         self._n, self._d = int(train.shape[0]), int(train.shape[1])
         if sp.issparse(train):
             if self.metric != "ip":
-                raise ValueError(f"{NAME}: sparse data supports only distance 'ip', not {self.metric!r}")
+                raise ValueError(f"{self.label}: sparse data supports only distance 'ip', not {self.metric!r}")
             self._train_csc = sp.csc_matrix(train, dtype=np.float32)
             self._train_csc.sort_indices()
-            self._index = None
             return
         x = np.ascontiguousarray(train, dtype=np.float32)
         if self.metric == "angular":
             x = normalize_rows(x)
         self._index = faiss.IndexFlatL2(self._d) if self.metric == "euclidean" else faiss.IndexFlatIP(self._d)
         self._index.add(x)
-        self._train_csc = None
-
-    def set_query_params(self, **params: Any) -> None:
-        if params:
-            raise ValueError(f"{NAME}: takes no query parameters, got {sorted(params)}")
-        super().set_query_params(**params)
 
     # --- querying -----------------------------------------------------------
     def query(self, vector, k: int) -> np.ndarray:
         if self._train_csc is not None:
             return self._sparse_query(vector, k)
-        if self._index is None:
-            raise RuntimeError(f"{NAME}: query() called before fit()")
         q = np.ascontiguousarray(np.asarray(vector, dtype=np.float32).reshape(1, -1))
         if self.metric == "angular":
             q = normalize_rows(q)
@@ -103,8 +81,6 @@ class Exact(Algorithm):
     def batch_query(self, queries, k: int) -> np.ndarray:
         if self._train_csc is not None:
             return self._sparse_batch(queries, k)
-        if self._index is None:
-            raise RuntimeError(f"{NAME}: batch_query() called before fit()")
         q = np.ascontiguousarray(queries, dtype=np.float32)
         if self.metric == "angular":
             q = normalize_rows(q)

@@ -35,26 +35,21 @@ from __future__ import annotations
 import resource
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-import h5py
 import numpy as np
 import psutil
 import scipy.sparse as sp
 
 from algorithms.pipeline import fusion
-from harness import configs
-from harness.algorithm import Algorithm, positive_int
-from harness.datasets import MULTI, Dataset, DatasetError, QuerySet
+from harness.data.dataset import MULTI, Dataset, QuerySet
+from harness.kit import REQUIRED, Algorithm, Catalogue, Param
 
 NAME = "pipeline"
 STAGE_KEYS = {"algorithm", "representation", "build"}
 RERANK_KEYS = {"representation", "storage"}
 STORAGES = ("memory", "mmap")
-FUSIONS = ("rrf", "interpolate")
-QUERY_KEYS = {"candidates", "stage1", "stage2", "fusion", "alpha", "normalisation"}
-QUERY_DEFAULTS = {"candidates": None, "fusion": "rrf", "alpha": 0.5, "normalisation": "minmax"}
+FUSION_ONLY = {"fusion", "alpha", "normalisation"}
 
 
 @dataclass
@@ -83,16 +78,16 @@ class StageSpec:
 class Stage:
     """A built retriever: the adapter, the representation it searches, and its name in errors."""
 
-    def __init__(self, role: str, spec: StageSpec, dataset: Dataset, roots: list[Path]) -> None:
+    def __init__(self, role: str, spec: StageSpec, dataset: Dataset, catalogue: Catalogue) -> None:
         self.role = role
         self.spec = spec
         self.view = dataset.representation(spec.representation)
         self.representation = self.view.representation_name
-        definition = _find_algorithm(spec.algorithm, roots)
-        reason = definition.unsupported(self.view)
-        if reason:
-            raise ValueError(f"{NAME}: {role} {spec.algorithm} {reason}")
-        self.adapter = definition.load_adapter_class()(metric=self.view.distance, **spec.build)
+        definition = catalogue.get(spec.algorithm)
+        try:
+            self.adapter = catalogue.instantiate(definition, spec.build, self.view)
+        except ValueError as exc:  # refused by the catalogue or by the stage's parameter checks
+            raise ValueError(f"{NAME}: {role} {exc}") from exc
         self.adapter.fit(self.view)
 
     @property
@@ -100,19 +95,12 @@ class Stage:
         return f"{self.representation}:{self.spec.algorithm}"
 
 
-def _find_algorithm(name: str, roots: list[Path]) -> configs.AlgorithmDefinition:
-    for root in roots:
-        if (root / name / "adapter.py").is_file() and (root / name / "config.yml").is_file():
-            return configs.load_definition(root / name)
-    return configs.get(name, roots[0])  # raises, listing the algorithms there
-
-
 class ExactScorer:
     """Exact scores (higher is better) of candidate rows under one representation.
 
-    The vectors are read from the dataset file either into memory or through ``np.memmap`` on
-    the HDF5 datasets' contiguous storage (no copy: pages are read when a candidate's row is
-    first touched).  Dense rows: ``X[ids]`` then a dot product (cosine for angular, minus the L2
+    The vectors come from the dataset either read into memory or memory-mapped from its file
+    (``Dataset.vectors(mapped=True)``: no copy, pages are read when a candidate's row is first
+    touched).  Dense rows: ``X[ids]`` then a dot product (cosine for angular, minus the L2
     distance for euclidean), the same code for both storages.  Sparse rows (CSR): in memory,
     scipy's row gather; memory-mapped, the candidates' slices of ``indices`` and ``data`` are
     gathered with numpy (touching only those slices) and dotted with the query as a dense vector.
@@ -126,33 +114,22 @@ class ExactScorer:
         self.path = view.path.resolve()
         self.sparse = view.representation_kind != "dense"
         self.dimension = view.dimension
-        prefix = f"representations/{view.representation_name}/train"
-        with h5py.File(self.path, "r") as f:
-            if self.sparse:
-                g = f[prefix]
-                arrays = [self._array(g[key], storage) for key in ("indptr", "indices", "data")]
-                self.indptr, self.indices, self.data = arrays
-                self.row_bytes = 0.0
-                # In memory, scipy gathers the candidates' rows in C (measured 4× faster than the
-                # numpy gather below on Cranfield's SPLADE vectors, 243 terms per document on average).
-                self.csr = (sp.csr_matrix((self.data, self.indices, self.indptr), shape=tuple(g.attrs["shape"]))
-                            if storage == "memory" else None)
-            else:
-                self.vectors = self._array(f[prefix], storage)
-                self.row_bytes = float(self.vectors.shape[1] * self.vectors.dtype.itemsize)
-                arrays = [self.vectors]
+        stored = view.vectors("train", mapped=storage == "mmap")
+        if self.sparse:
+            self.indptr, self.indices, self.data = arrays = stored[:3]
+            self.row_bytes = 0.0
+            # In memory, scipy gathers the candidates' rows in C (measured 4× faster than the
+            # numpy gather below on Cranfield's SPLADE vectors, 243 terms per document on average).
+            self.csr = (sp.csr_matrix((self.data, self.indices, self.indptr), shape=stored.shape)
+                        if storage == "memory" else None)
+        else:
+            self.vectors = stored
+            self.row_bytes = float(self.vectors.shape[1] * self.vectors.dtype.itemsize)
+            arrays = [self.vectors]
         self.nbytes = int(sum(a.nbytes for a in arrays))
         self.scored = 0  # candidates scored since the last reset
         self.bytes_read = 0.0
         self.queries = 0
-
-    def _array(self, dset: h5py.Dataset, storage: str) -> np.ndarray:
-        if storage == "memory":
-            return np.ascontiguousarray(dset[()])
-        offset = dset.id.get_offset()
-        if offset is None or dset.chunks is not None or dset.compression is not None:
-            raise DatasetError(f"{self.path}: {dset.name} is chunked or compressed and cannot be memory-mapped")
-        return np.memmap(self.path, dtype=dset.dtype, mode="r", offset=offset, shape=dset.shape)
 
     def scores(self, query: Any, ids: np.ndarray) -> np.ndarray:
         """Exact scores of rows ``ids`` (valid, ≥ 0) for one query (a dense row or a 1×d CSR row)."""
@@ -204,30 +181,31 @@ class ExactScorer:
 class Pipeline(Algorithm):
     """Stage-1 retrieval, then nothing, an exact re-rank, or fusion with a second retriever."""
 
-    accepts: ClassVar[frozenset[str]] = frozenset({MULTI})
-    distances: ClassVar[frozenset[str]] = frozenset({"angular", "euclidean", "ip"})
+    accepts = frozenset({MULTI})
+    distances = frozenset({"angular", "euclidean", "ip"})
+    build_parameters = (Param("stage1", dict, REQUIRED, help="algorithm, representation, build"),
+                        Param("rerank", dict, None, help="representation, storage"),
+                        Param("stage2", dict, None, help="algorithm, representation, build"))
+    query_parameters = (Param("candidates", int, None, low=1), Param("stage1", dict, {}), Param("stage2", dict, {}),
+                        Param("fusion", str, "rrf", choices=("rrf", "interpolate")),
+                        Param("alpha", float, 0.5, low=0, high=1),
+                        Param("normalisation", str, "minmax", choices=("minmax", "zscore")))
 
-    def __init__(self, metric: str, stage1: Any = None, rerank: Any = None, stage2: Any = None,
-                 **build_params: Any) -> None:
-        if build_params:
-            raise ValueError(f"{NAME}: unknown build parameter(s) {sorted(build_params)} "
-                             "(known: stage1, rerank, stage2)")
-        if stage1 is None:
-            raise ValueError(f"{NAME}: 'stage1' is required (a mapping: algorithm, representation, build)")
+    def __init__(self, metric: str, **build_params: Any) -> None:
+        super().__init__(metric, **build_params)
+        stage1, rerank, stage2 = (self.build_params[key] for key in ("stage1", "rerank", "stage2"))
         if rerank is not None and stage2 is not None:
             raise ValueError(f"{NAME}: give either 'rerank' or 'stage2' (fusion), not both")
         self.stage1_spec = StageSpec.parse("stage1", stage1)
         self.stage2_spec = StageSpec.parse("stage2", stage2) if stage2 is not None else None
         if rerank is not None:
-            if not isinstance(rerank, dict) or "representation" not in rerank or set(rerank) - RERANK_KEYS:
+            if "representation" not in rerank or set(rerank) - RERANK_KEYS:
                 raise ValueError(f"{NAME}: rerank must be a mapping with 'representation' and optionally "
                                  f"'storage' ({' or '.join(STORAGES)}), got {rerank!r}")
             if rerank.get("storage", "memory") not in STORAGES:
                 raise ValueError(f"{NAME}: rerank storage must be one of {', '.join(STORAGES)}, "
                                  f"got {rerank['storage']!r}")
         self.rerank_spec = dict(rerank) if rerank is not None else None
-        super().__init__(metric, **{k: v for k, v in (("stage1", stage1), ("rerank", rerank), ("stage2", stage2))
-                                    if v is not None})
         self.shape = "rerank" if rerank is not None else "fuse" if stage2 is not None else "retrieve"
         # Filled in by fit: representation names are resolved against the dataset.
         self.stage1: Stage | None = None
@@ -235,19 +213,16 @@ class Pipeline(Algorithm):
         self.reranker: ExactScorer | None = None
         self.fusion_scorers: tuple[ExactScorer, ExactScorer] | None = None
         self.reference_representation: str | None = None
-        self._query: dict[str, Any] = dict(QUERY_DEFAULTS)
         self._faults = (0, 0)
 
     # --- building -----------------------------------------------------------
     def fit(self, dataset: Dataset) -> None:
-        if dataset.kind != MULTI:
-            raise ValueError(f"{NAME}: needs a multi-representation dataset (e.g. cranfield, wordnet), "
-                             f"{dataset.name} is {dataset.kind}")
-        roots = list(dict.fromkeys([Path(__file__).parent.parent, configs.algorithms_dir(), configs.ALGORITHMS_DIR]))
-        self.stage1 = Stage("stage1", self.stage1_spec, dataset, roots)
+        # Stages are made by the catalogue that made this pipeline (the sweep's algorithms folder).
+        catalogue = self.catalogue or Catalogue()
+        self.stage1 = Stage("stage1", self.stage1_spec, dataset, catalogue)
         self.reference_representation = self.stage1.representation
         if self.stage2_spec is not None:
-            self.stage2 = Stage("stage2", self.stage2_spec, dataset, roots)
+            self.stage2 = Stage("stage2", self.stage2_spec, dataset, catalogue)
             # Interpolation needs each candidate list's scores under its retriever's representation.
             self.fusion_scorers = (ExactScorer(self.stage1.view, "memory"), ExactScorer(self.stage2.view, "memory"))
         if self.rerank_spec is not None:
@@ -256,34 +231,18 @@ class Pipeline(Algorithm):
             self.reference_representation = view.representation_name
 
     def set_query_params(self, **params: Any) -> None:
-        unknown = set(params) - QUERY_KEYS
-        if unknown:
-            raise ValueError(f"{NAME}: unknown query parameter(s) {sorted(unknown)} (known: {sorted(QUERY_KEYS)})")
-        query = {**QUERY_DEFAULTS, **params}
-        if query["candidates"] is not None:
-            query["candidates"] = positive_int(NAME, "candidates", query["candidates"])
-        if self.shape == "fuse":
-            if query["fusion"] not in FUSIONS:
-                raise ValueError(f"{NAME}: fusion must be one of {', '.join(FUSIONS)}, got {query['fusion']!r}")
-            alpha = query["alpha"]
-            if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 <= alpha <= 1:
-                raise ValueError(f"{NAME}: alpha must be a number in [0, 1], got {alpha!r}")
-            if query["normalisation"] not in ("minmax", "zscore"):
-                raise ValueError(f"{NAME}: normalisation must be minmax or zscore, got {query['normalisation']!r}")
-        else:
-            given = {"fusion", "alpha", "normalisation"} & set(params)
+        if self.shape != "fuse":
+            given = FUSION_ONLY & set(params)
             if given:
                 raise ValueError(f"{NAME}: {sorted(given)} apply to fusion pipelines (with stage2) only")
-        if "stage2" in params and self.shape != "fuse":
-            raise ValueError(f"{NAME}: query parameters for stage2 given, but this pipeline has no stage2")
-        self._query = query
-        for stage, key in ((self.stage1, "stage1"), (self.stage2, "stage2")):
-            if stage is not None:
-                stage_params = params.get(key) or {}
-                if not isinstance(stage_params, dict):
-                    raise ValueError(f"{NAME}: {key} query parameters must be a mapping, got {stage_params!r}")
-                stage.adapter.set_query_params(**stage_params)
+            if "stage2" in params:
+                raise ValueError(f"{NAME}: query parameters for stage2 given, but this pipeline has no stage2")
         super().set_query_params(**params)
+
+    def apply_query_params(self) -> None:
+        for stage in (self.stage1, self.stage2):
+            if stage is not None:
+                stage.adapter.set_query_params(**self.query_params[stage.role])
         for scorer in self._scorers():
             scorer.reset()
         self._faults = _page_faults()
@@ -299,7 +258,7 @@ class Pipeline(Algorithm):
 
     # --- querying -----------------------------------------------------------
     def _depth(self, k: int) -> int:
-        candidates = self._query["candidates"]
+        candidates = self.query_params["candidates"]
         return max(k, candidates) if candidates is not None else k
 
     def query(self, vector: dict[str, Any], k: int) -> np.ndarray:
@@ -338,19 +297,19 @@ class Pipeline(Algorithm):
     def _rerank(self, query: Any, ids: np.ndarray, k: int) -> np.ndarray:
         """The first ``candidates`` ids sorted by exact score under the re-rank representation (``query``
         is the query in it; ties by id), then the rest of stage 1's list in its order."""
-        head = ids[: self._query["candidates"] or k]
+        head = ids[: self.query_params["candidates"] or k]
         scores = self.reranker.scores(query, head)
         order = np.lexsort((head, -scores))
         return np.concatenate([head[order], ids[len(head):]])[:k]
 
     def _fuse(self, first: np.ndarray, second: np.ndarray, k: int, query_in: Callable[[str], Any]) -> np.ndarray:
         """Fused top ``k``; ``query_in(representation)`` gives the query in a representation (interpolation only)."""
-        if self._query["fusion"] == "rrf":
+        if self.query_params["fusion"] == "rrf":
             return fusion.reciprocal_rank_fusion([first, second], k)[0]
         scorer1, scorer2 = self.fusion_scorers
         a = (first, scorer1.scores(query_in(self.stage1.representation), first))
         b = (second, scorer2.scores(query_in(self.stage2.representation), second))
-        return fusion.interpolate(a, b, float(self._query["alpha"]), k, self._query["normalisation"])[0]
+        return fusion.interpolate(a, b, float(self.query_params["alpha"]), k, self.query_params["normalisation"])[0]
 
     def _require_fit(self) -> Stage:
         if self.stage1 is None:
@@ -369,7 +328,8 @@ class Pipeline(Algorithm):
         if self.shape == "fuse":
             second = (self.stage2.label if self.stage2 is not None else
                       f"{self.stage2_spec.representation}:{self.stage2_spec.algorithm}")
-            how = "RRF" if self._query["fusion"] == "rrf" else f"interpolation ({self._query['normalisation']})"
+            fusion, normalisation = self.query_params["fusion"], self.query_params["normalisation"]
+            how = "RRF" if fusion == "rrf" else f"interpolation ({normalisation})"
             return f"{first} + {second} {how}"
         return first
 

@@ -21,19 +21,22 @@ no (k1 + 1) factor, ``avgdl`` = total terms / documents, and ``dl`` the document
 one byte (``SmallFloat.intToByte4``: exact up to 40 terms, lossy above).
 
 Query parameters: ``k1``, ``b`` (Anserini's defaults 0.9, 0.4).
+
+Threads: the JVM runs with ``-XX:ActiveProcessorCount=1 -XX:+UseSerialGC`` (every JVM pool sized
+for one core, garbage collected on the allocating thread; ``algorithms/lucene_jvm.py``), indexing
+uses one thread, searches run on the calling thread, and ``warm_up`` lets the JIT compiler threads
+finish before a setting is timed.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
 
 import numpy as np
 
 from algorithms.lucene_jvm import cached_index, fingerprint, folder_bytes, index_collection, start_jvm, warm_up
-from harness.algorithm import TEXT, Algorithm
+from harness.kit import TEXT, Algorithm, Param
 
-NAME = "pyserini-bm25"
 FIELD = "contents"
 WARMUP_QUERIES = 2_000  # per warm-up round: enough to reach every hot path, short enough for 1-s windows
 
@@ -41,17 +44,11 @@ WARMUP_QUERIES = 2_000  # per warm-up round: enough to reach every hot path, sho
 class PyseriniBM25(Algorithm):
     """Anserini-indexed Lucene BM25 over a text dataset, searched one query at a time."""
 
-    accepts: ClassVar[frozenset[str]] = frozenset({TEXT})
-    distances: ClassVar[frozenset[str]] = frozenset({"ip"})
-
-    def __init__(self, metric: str, **build_params: Any) -> None:
-        if build_params:
-            raise ValueError(f"{NAME}: takes no build parameters (k1 and b are query parameters), "
-                             f"got {sorted(build_params)}")
-        super().__init__(metric)
-        self.k1, self.b = 0.9, 0.4
-        self.indexing_s = 0.0
-        self.jit_settled = False
+    accepts = frozenset({TEXT})
+    distances = frozenset({"ip"})
+    query_parameters = (Param("k1", float, 0.9, low=0), Param("b", float, 0.4, low=0, high=1))  # Anserini's
+    indexing_s = 0.0
+    jit_settled = False
 
     def fit(self, dataset) -> None:
         texts = dataset.strings("corpus/text")
@@ -73,20 +70,17 @@ class PyseriniBM25(Algorithm):
         self.rows = np.fromiter((int(reader_utils.convertLuceneDocidToDocid(self.reader, i)) for i in range(n)),
                                 dtype=np.int64, count=n)
         if n > len(texts) or len(np.unique(self.rows)) != n or (n and self.rows.max() >= len(texts)):
-            raise RuntimeError(f"{NAME}: index {self.index_dir} does not match {dataset.name} "
+            raise RuntimeError(f"{self.label}: index {self.index_dir} does not match {dataset.name} "
                                f"({n} Lucene documents for {len(texts)} texts); delete it to rebuild")
         self.searcher = autoclass("org.apache.lucene.search.IndexSearcher")(self.reader)
         self.similarity = autoclass("org.apache.lucene.search.similarities.BM25Similarity")
-        self.searcher.setSimilarity(self.similarity(self.k1, self.b))
+        self.apply_query_params()
         self.analyzer = autoclass("io.anserini.analysis.DefaultEnglishAnalyzer").newDefaultInstance()
         self.generator = autoclass("io.anserini.search.query.BagOfWordsQueryGenerator")()
 
-    def set_query_params(self, k1: float = 0.9, b: float = 0.4) -> None:
-        if k1 < 0 or not 0 <= b <= 1:
-            raise ValueError(f"{NAME}: need k1 >= 0 and 0 <= b <= 1, got k1={k1}, b={b}")
-        super().set_query_params(k1=k1, b=b)
-        self.k1, self.b = float(k1), float(b)
-        self.searcher.setSimilarity(self.similarity(self.k1, self.b))
+    def apply_query_params(self) -> None:
+        if hasattr(self, "searcher"):
+            self.searcher.setSimilarity(self.similarity(self.query_params["k1"], self.query_params["b"]))
 
     def search(self, text: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows and Lucene's BM25 scores of the top ``k`` documents, best first (ties by Lucene docid)."""

@@ -21,20 +21,23 @@ call, and the single-thread proof cannot tell a thread that is gone from one tha
 collection writing/indexing happen in ``fit`` (build time); before each query setting is timed,
 ``warm_up`` runs its queries until HotSpot's JIT compilers go quiet (untimed, ``warmup_s``);
 ``extra_metrics()['indexing_s']`` is 0 when a cached index was reused.
+
+Threads: the JVM runs with ``-XX:ActiveProcessorCount=1 -XX:+UseSerialGC`` (every JVM pool sized
+for one core, garbage collected on the allocating thread; ``algorithms/lucene_jvm.py``), indexing
+uses one thread, searches run on the calling thread, and ``warm_up`` lets the JIT compiler threads
+finish before a setting is timed.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
 from algorithms.lucene_jvm import cached_index, fingerprint, folder_bytes, index_collection, start_jvm, warm_up
-from harness.algorithm import SPARSE, Algorithm
+from harness.kit import SPARSE, Algorithm, Param
 
-NAME = "pyserini-impact"
 WARMUP_QUERIES = 2_000  # per warm-up round: enough to reach every hot path, short enough for 1-s windows
 
 
@@ -50,18 +53,15 @@ def quantize(m: sp.csr_matrix, scale: float) -> sp.csr_matrix:
 class PyseriniImpact(Algorithm):
     """Anserini impact index over integer-quantized sparse vectors, exact top-k."""
 
-    accepts: ClassVar[frozenset[str]] = frozenset({SPARSE})
-    distances: ClassVar[frozenset[str]] = frozenset({"ip"})
+    accepts = frozenset({SPARSE})
+    distances = frozenset({"ip"})
+    build_parameters = (Param("scale", float, 100.0, low=0, low_open=True),)
+    indexing_s = 0.0
+    jit_settled = False
 
-    def __init__(self, metric: str, scale: float = 100, **build_params: Any) -> None:
-        if build_params:
-            raise ValueError(f"{NAME}: unknown build parameter(s) {sorted(build_params)} (known: scale)")
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
-            raise ValueError(f"{NAME}: scale must be a positive number, got {scale!r}")
-        super().__init__(metric, scale=scale)
-        self.scale = float(scale)
-        self.indexing_s = 0.0
-        self.jit_settled = False
+    @property
+    def scale(self) -> float:
+        return self.build_params["scale"]
 
     def fit(self, dataset) -> None:
         docs = quantize(sp.csr_matrix(dataset.train), self.scale)

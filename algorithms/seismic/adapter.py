@@ -51,22 +51,20 @@ heap_factor 1.0: 69 µs/query), ~5 % at query_cut 4 / heap_factor 0.8 and
 total overhead over bare ``search``/``batch_search`` calls on pre-converted
 queries measured 5–15 µs per query on wordnet in the same runs.
 
-Threads: the worker pins itself to one core and sets ``RAYON_NUM_THREADS=1``
-before importing adapters; ``fit`` sets the variable again before the
-library's first parallel call (Rayon reads it once, when its global pool
-starts), and ``num_threads=1`` is passed everywhere the API takes it.
-pyseismic 0.5.4 ignores ``num_threads=1`` (build *and* ``batch_search``):
-its Rayon pool has one thread per *allowed* core unless ``RAYON_NUM_THREADS=1``
-is set.  Measured on 2 cores, unpinned and unset: CPU/wall 1.84 (build) and
-1.85 (``batch_search``); in the worker with the pin undone and the variable
-unset: CPU/wall 1.75, 3 threads, flagged.  Pinned to one core, Rayon sizes its
-pool by the affinity, so the pin alone already gives one pool thread.
+Threads: the worker pins itself to one core and starts with ``RAYON_NUM_THREADS=1``;
+``limit_threads`` (called before the adapter is made, and again by ``fit``) sets the variable
+before the library's first parallel call (Rayon reads it once, when its global pool starts), and
+``num_threads=1`` is passed everywhere the API takes it.  pyseismic 0.5.4 ignores
+``num_threads=1`` (build *and* ``batch_search``): its Rayon pool has one thread per *allowed*
+core unless ``RAYON_NUM_THREADS=1`` is set.  Measured on 2 cores, unpinned and unset: CPU/wall
+1.84 (build) and 1.85 (``batch_search``); in the worker with the pin undone and the variable
+unset: CPU/wall 1.75, 3 threads, flagged.  Pinned to one core, Rayon sizes its pool by the
+affinity, so the pin alone already gives one pool thread.
 
-Even with one pool thread, ``batch_search`` runs on that Rayon thread while
-the calling (timing) thread waits: the work is sequential, CPU/wall ≤ 1, but
-the worker's proof counts the pool thread's CPU as "CPU off the query
-thread" and flags batch runs (``single_thread_ok`` false, 2 busy threads).
-``query`` (``search``) runs on the calling thread and passes.
+Even with one pool thread, ``batch_search`` runs on that Rayon thread while the calling (timing)
+thread sleeps: the work is sequential (CPU/wall ≤ 1, most CPU off the timing thread) and the
+proof's run-queue measure (``contention_s``) tells this hand-off from competition, so it passes.
+``query`` (``search``) runs on the calling thread.
 
 ``index_size_bytes`` is the library's own total (``print_space_usage_byte``
 prints it to fd 1; ``fit`` captures and parses that output: forward index +
@@ -81,55 +79,11 @@ import os
 import re
 import sys
 import tempfile
-from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
-from harness.algorithm import SPARSE, Algorithm
-
-NAME = "seismic"
-
-# Library defaults of SeismicIndex.build_from_dataset (pyseismic-lsr 0.5.4) and their checks.
-BUILD_DEFAULTS: dict[str, Any] = {
-    "n_postings": 3500, "centroid_fraction": 0.1, "min_cluster_size": 2, "summary_energy": 0.4,
-    "max_fraction": 1.5, "doc_cut": 15, "nknn": 0,
-}
-QUERY_DEFAULTS: dict[str, Any] = {"n_knn": 0}
-REQUIRED_QUERY = ("query_cut", "heap_factor")
-FIXED = {"num_threads": "always 1 (the harness runs one thread)",
-         "knn_path": "not supported (the k-NN graph is built with nknn)",
-         "batched_indexing": "only lowers peak build memory; left at the library default"}
-
-
-def _limit_rayon_threads() -> None:
-    """Rayon's global pool reads RAYON_NUM_THREADS once, at the first parallel call."""
-    os.environ["RAYON_NUM_THREADS"] = "1"
-
-
-def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{NAME}: {name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _number(name: str, value: Any, low: float, high: float, low_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise ValueError(f"{NAME}: {name} must be a number, got {value!r}")
-    value = float(value)
-    if not (low < value if low_open else low <= value) or not value <= high:
-        bracket = "(" if low_open else "["
-        raise ValueError(f"{NAME}: {name} must be in {bracket}{low}, {high}], got {value!r}")
-    return value
-
-
-def _check_unknown(kind: str, given: dict[str, Any], known: set[str]) -> None:
-    fixed = sorted(set(given) & set(FIXED))
-    if fixed:
-        raise ValueError(f"{NAME}: {kind} parameter {fixed[0]} cannot be set: {FIXED[fixed[0]]}")
-    unknown = sorted(set(given) - known)
-    if unknown:
-        raise ValueError(f"{NAME}: unknown {kind} parameter(s) {unknown} (known: {sorted(known)})")
+from harness.kit import REQUIRED, SPARSE, Algorithm, Param
 
 
 def capture_fd1(fn) -> str:
@@ -181,40 +135,29 @@ def batch_ids(found: list[list[tuple[str, float, str]]], nq: int, k: int) -> np.
 class Seismic(Algorithm):
     """pyseismic-lsr's SeismicIndex over the CSR train matrix, queried on one thread."""
 
-    accepts: ClassVar[frozenset[str]] = frozenset({SPARSE})
-    distances: ClassVar[frozenset[str]] = frozenset({"ip"})
+    accepts = frozenset({SPARSE})
+    distances = frozenset({"ip"})
+    # Defaults: the library's own (SeismicIndex.build_from_dataset, pyseismic-lsr 0.5.4).
+    build_parameters = (
+        Param("n_postings", int, 3500, low=1), Param("centroid_fraction", float, 0.1, low=0, high=1, low_open=True),
+        Param("min_cluster_size", int, 2, low=1), Param("summary_energy", float, 0.4, low=0, high=1, low_open=True),
+        Param("max_fraction", float, 1.5, low=1), Param("doc_cut", int, 15, low=1), Param("nknn", int, 0, low=0),
+    )
+    query_parameters = (Param("query_cut", int, REQUIRED, low=1), Param("heap_factor", float, REQUIRED, low=0),
+                        Param("n_knn", int, 0, low=0))
+    fixed_parameters = {"num_threads": "always 1 (the harness runs one thread)",
+                        "knn_path": "not supported (the k-NN graph is built with nknn)",
+                        "batched_indexing": "only lowers peak build memory; left at the library default"}
+    _index = None
+    _query: tuple[int, float, int] | None = None
 
-    def __init__(self, metric: str, **build_params: Any) -> None:
-        if metric not in self.distances:
-            raise ValueError(f"{NAME}: unsupported distance {metric!r} (supported: {sorted(self.distances)})")
-        _check_unknown("build", build_params, set(BUILD_DEFAULTS))
-        params = {**BUILD_DEFAULTS, **build_params}
-        self._build = {
-            "n_postings": _positive_int("n_postings", params["n_postings"]),
-            "centroid_fraction": _number("centroid_fraction", params["centroid_fraction"], 0.0, 1.0, True),
-            "min_cluster_size": _positive_int("min_cluster_size", params["min_cluster_size"]),
-            "summary_energy": _number("summary_energy", params["summary_energy"], 0.0, 1.0, True),
-            "max_fraction": _number("max_fraction", params["max_fraction"], 1.0, float("inf")),
-            "doc_cut": _positive_int("doc_cut", params["doc_cut"]),
-            "nknn": _positive_int("nknn", params["nknn"], 0),
-        }
-        super().__init__(metric, **build_params)
-        self._index = None
-        self._table: np.ndarray | None = None
-        self._n = 0
-        self._size: int | None = None
-        self.size_is_estimate = False
-        self.space_usage = ""
-        self._query: tuple[int, float, int] | None = None
-
-    # --- building -----------------------------------------------------------
-    def _limit_threads(self) -> None:
-        _limit_rayon_threads()
+    @classmethod
+    def limit_threads(cls) -> None:
+        """Rayon's global pool reads RAYON_NUM_THREADS once, at the library's first parallel call."""
+        os.environ["RAYON_NUM_THREADS"] = "1"
 
     def fit(self, dataset) -> None:
-        if dataset.kind not in self.accepts:
-            raise ValueError(f"{NAME}: unsupported input kind {dataset.kind!r} (accepts {sorted(self.accepts)})")
-        self._limit_threads()  # before the library's first parallel call in this process
+        self.limit_threads()  # again, for a Seismic made outside the catalogue: before the first parallel call
         from seismic import SeismicDataset, SeismicIndex, get_seismic_string
 
         train = sp.csr_matrix(dataset.train, dtype=np.float32)
@@ -225,7 +168,7 @@ class Seismic(Algorithm):
             [str(i) for i in range(self._n)], train.indices.astype(np.int64), train.data,
             train.indptr.astype(np.int64),
         )
-        index = SeismicIndex.build_from_dataset(data, **self._build, num_threads=1)
+        index = SeismicIndex.build_from_dataset(data, **self.build_params, num_threads=1)
         del data
         self._index = index
         # Components are addressed by the string of their id ("42"), in the library's dtype.
@@ -236,42 +179,32 @@ class Seismic(Algorithm):
         # Fallback: float16 value + uint16 component per nonzero (the forward index alone).
         self._size = int(match.group(1)) if match else int(index.nnz) * 4
 
-    def set_query_params(self, **params: Any) -> None:
-        _check_unknown("query", params, set(REQUIRED_QUERY) | set(QUERY_DEFAULTS))
-        missing = [p for p in REQUIRED_QUERY if p not in params]
-        if missing:
-            raise ValueError(f"{NAME}: query parameter(s) {missing} are required")
-        params = {**QUERY_DEFAULTS, **params}
-        query_cut = _positive_int("query_cut", params["query_cut"])
-        heap_factor = _number("heap_factor", params["heap_factor"], 0.0, float("inf"))
-        n_knn = _positive_int("n_knn", params["n_knn"], 0)
-        if n_knn and not self._build["nknn"]:
-            raise ValueError(f"{NAME}: n_knn={n_knn} needs a k-NN graph (build parameter nknn > 0)")
-        super().set_query_params(**params)
-        self._query = (query_cut, heap_factor, n_knn)
+    def apply_query_params(self) -> None:
+        if self.query_params["n_knn"] and not self.build_params["nknn"]:
+            raise ValueError(f"{self.label}: n_knn={self.query_params['n_knn']} needs a k-NN graph "
+                             "(build parameter nknn > 0)")
+        self._query = (self.query_params["query_cut"], self.query_params["heap_factor"], self.query_params["n_knn"])
 
-    # --- querying -----------------------------------------------------------
-    def _ready(self, what: str) -> tuple[Any, tuple[int, float, int]]:
+    def _ready(self, what: str) -> tuple[int, float, int]:
         if self._index is None:
-            raise RuntimeError(f"{NAME}: {what} called before fit()")
+            raise RuntimeError(f"{self.label}: {what} called before fit()")
         if self._query is None:
-            raise RuntimeError(f"{NAME}: {what} called before set_query_params()")
-        return self._index, self._query
+            raise RuntimeError(f"{self.label}: {what} called before set_query_params()")
+        return self._query
 
     def query(self, vector, k: int) -> np.ndarray:
-        index, (query_cut, heap_factor, n_knn) = self._ready("query()")
+        query_cut, heap_factor, n_knn = self._ready("query()")
         row = vector if getattr(vector, "format", None) == "csr" else sp.csr_matrix(vector)
-        found = index.search("0", self._table[row.indices], np.asarray(row.data, dtype=np.float32), k,
-                             query_cut, heap_factor, n_knn)
+        found = self._index.search("0", self._table[row.indices], np.asarray(row.data, dtype=np.float32), k,
+                                   query_cut, heap_factor, n_knn)
         return np.fromiter((int(r[2]) for r in found), dtype=np.int64, count=len(found))
 
     def batch_query(self, queries, k: int) -> np.ndarray:
-        index, (query_cut, heap_factor, n_knn) = self._ready("batch_query()")
+        query_cut, heap_factor, n_knn = self._ready("batch_query()")
         query_ids, components, values = batch_inputs(self._table, queries)
-        found = index.batch_search(query_ids, components, values, k, query_cut, heap_factor, n_knn,
-                                   num_threads=1)
+        found = self._index.batch_search(query_ids, components, values, k, query_cut, heap_factor, n_knn,
+                                         num_threads=1)
         return batch_ids(found, len(components), k)
 
-    # --- optional facts -----------------------------------------------------
     def index_size_bytes(self) -> int | None:
-        return self._size
+        return getattr(self, "_size", None)

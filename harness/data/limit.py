@@ -1,6 +1,6 @@
 """LIMIT (Weller, Boratko, Naim, Lee 2025, "On the Theoretical Limitations of Embedding-Based Retrieval").
 
-Conventions (checked against the published files under ``source_dir() / "limit"``):
+Conventions (checked against the published files under ``paths.source_dir() / "limit"``):
 
 * jsonl, BEIR style: corpus ``{"_id", "title", "text"}`` (titles empty), queries ``{"_id": "query_<i>",
   "text": "Who likes X?"}``, qrels one line per pair ``{"query-id", "corpus-id", "score": 1}``.
@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.corpora import CorpusError, TextCollection
+from harness import paths
+from harness.data.corpora import CorpusError, TextCollection
 
 __all__ = ["generate_limit", "read_limit_small", "regenerate_limit", "limit_dir"]
 
@@ -73,9 +74,7 @@ Fawcett""".split()
 
 
 def limit_dir() -> Path:
-    from harness.datasets import source_dir
-
-    return source_dir() / "limit"
+    return paths.source_dir() / "limit"
 
 
 # --------------------------------------------------------------------------- reading

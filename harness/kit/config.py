@@ -1,8 +1,8 @@
-"""Adapter discovery and run configurations.
+"""An algorithm's ``config.yml``: its run groups, expanded into builds and query settings.
 
 Every folder ``algorithms/<name>/`` holding ``adapter.py`` and ``config.yml``
-is an algorithm called ``<name>``; adding an algorithm touches that folder
-only.  ``config.yml`` looks like::
+is an algorithm called ``<name>`` (found by :mod:`harness.kit.catalogue`); adding an
+algorithm touches that folder only.  ``config.yml`` looks like::
 
     adapter: Hnswlib                  # class in adapter.py
     description: HNSW graph index
@@ -18,30 +18,15 @@ build whose query settings are the union, so each index is built once.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import itertools
 import json
-import os
 import re
-import sys
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-from harness.algorithm import Algorithm
-
-if TYPE_CHECKING:
-    from harness.datasets import Dataset
-
-ALGORITHMS_DIR = Path(__file__).resolve().parent.parent / "algorithms"
-
-
-def algorithms_dir() -> Path:
-    """Where adapters are discovered: ``ANNSWEEP_ALGORITHMS_DIR`` or the project's ``algorithms/``."""
-    return Path(os.environ.get("ANNSWEEP_ALGORITHMS_DIR", ALGORITHMS_DIR))
 TOP_LEVEL_KEYS = {"adapter", "description", "groups"}
 GROUP_KEYS = {"build", "query", "description"}
 
@@ -98,18 +83,6 @@ class AlgorithmDefinition:
                 names.append(name)
         return [BuildSpec(self.name, b, q, tuple(n)) for b, q, n in merged.values()]
 
-    def load_adapter_class(self) -> type[Algorithm]:
-        return _load_class(self.adapter_path, self.adapter_class_name, self.name)
-
-    def unsupported(self, dataset: Dataset) -> str | None:
-        """None if the adapter accepts the dataset's input kind and distance, else the reason it does not."""
-        cls = self.load_adapter_class()
-        if dataset.kind not in cls.accepts:
-            return f"accepts {sorted(cls.accepts)} input, dataset {dataset.name} is {dataset.kind}"
-        if dataset.distance not in cls.distances:
-            return f"supports {sorted(cls.distances)} distances, dataset {dataset.name} is {dataset.distance}"
-        return None
-
 
 def expand_grid(params: dict[str, Any]) -> list[dict[str, Any]]:
     """``{a: [1, 2], b: 3}`` → ``[{a: 1, b: 3}, {a: 2, b: 3}]`` (scalars are one-element lists).
@@ -151,16 +124,6 @@ def _flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def discover(root: Path | None = None) -> dict[str, AlgorithmDefinition]:
-    """All algorithm folders under ``root`` (those with both adapter.py and config.yml)."""
-    root = Path(root) if root is not None else algorithms_dir()
-    found = {}
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        if (folder / "adapter.py").is_file() and (folder / "config.yml").is_file():
-            found[folder.name] = load_definition(folder)
-    return found
-
-
 def load_definition(folder: Path) -> AlgorithmDefinition:
     path = folder / "config.yml"
     try:
@@ -190,31 +153,3 @@ def load_definition(folder: Path) -> AlgorithmDefinition:
                 raise ConfigError(f"{path}: run group {name!r}: '{part}' must be a mapping of argument → value(s)")
         groups[name] = spec
     return AlgorithmDefinition(folder.name, folder, raw["adapter"], str(raw.get("description", "")), groups)
-
-
-def get(name: str, root: Path | None = None) -> AlgorithmDefinition:
-    root = Path(root) if root is not None else algorithms_dir()
-    folder = root / name
-    if not (folder / "adapter.py").is_file() or not (folder / "config.yml").is_file():
-        known = ", ".join(discover(root)) or "none"
-        raise ConfigError(f"unknown algorithm {name!r}: no {folder}/adapter.py + config.yml (known: {known})")
-    return load_definition(folder)
-
-
-@cache
-def _load_class(path: Path, class_name: str, algorithm: str) -> type[Algorithm]:
-    module_name = "annsweep_adapter_" + re.sub(r"\W", "_", algorithm)
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ConfigError(f"{path}: cannot be imported")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    cls = getattr(module, class_name, None)
-    if not (isinstance(cls, type) and issubclass(cls, Algorithm)):
-        raise ConfigError(f"{path}: no subclass of harness.algorithm.Algorithm named {class_name!r}")
-    return cls
-
-
-def load_adapter_class(name: str, root: Path | None = None) -> type[Algorithm]:
-    return get(name, root).load_adapter_class()

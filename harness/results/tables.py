@@ -1,24 +1,11 @@
-"""Result files: one HDF5 file per build, one group per (query setting, mode).
-
-Path: ``results/<dataset>/k=<k>/<algorithm>/<build-slug>.h5``.
-
-File attrs: ``algorithm``, ``dataset``, ``k``, ``build_params`` (JSON),
-``status`` (``ok`` | ``failed``), ``error``, ``build_time_s``, memory
-deltas, ``index_size_bytes``, ``environment`` (JSON).  Each group
-``runs/<nnn>-<mode>`` holds ``neighbors`` (nq×k ids), ``scores`` (their exact
-distances, smaller is closer), ``latencies_ns`` (repeats×nq, single mode) and
-attrs with the query params (JSON), every repeat's wall time, ``qps``,
-``recall``, the single-thread proof and ``series`` (the curve the run is drawn on: the
-algorithm's name, or e.g. a pipeline's shape).
-
-A result file is written under a temporary name and renamed when complete,
-so a killed run never leaves a half-written ``.h5``.  Reading never writes.
+"""Stored results as tables: every run of every result file under a folder as one pandas row
+(:func:`load`), the curve each run is drawn on (:func:`series_of`), and the summaries the command
+line prints (:func:`summarize`, :func:`run_table`).  Reading only: result files are written by
+:mod:`harness.results.files`.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,67 +14,8 @@ import h5py
 import numpy as np
 import pandas as pd
 
-FORMAT_VERSION = 1
-TMP_MARKER = ".tmp-"
-
-
-def results_dir() -> Path:
-    return Path(os.environ.get("ANNSWEEP_RESULTS_DIR", "results"))
-
-
-def result_path(root: Path, dataset: str, k: int, algorithm: str, build_slug: str) -> Path:
-    return Path(root) / dataset / f"k={k}" / algorithm / f"{build_slug}.h5"
-
-
-def temp_path(final: Path) -> Path:
-    """Where a result is written before it is complete (hidden, never loaded)."""
-    return final.with_name(f".{final.name}{TMP_MARKER}{os.getpid()}")
-
-
-def stale_temp_files(final: Path) -> list[Path]:
-    return sorted(final.parent.glob(f".{final.name}{TMP_MARKER}*"))
-
-
-def read_status(path: Path) -> tuple[str, str] | None:
-    """(status, error) of a readable result file; None if absent or unreadable."""
-    try:
-        with h5py.File(path, "r") as f:
-            return str(_plain(f.attrs.get("status", "failed"))), str(_plain(f.attrs.get("error", "")))
-    except OSError:
-        return None
-
-
-def write_attrs(obj: h5py.HLObject, values: dict[str, Any]) -> None:
-    """Store attrs; dicts and lists become JSON, None becomes an empty string."""
-    for key, value in values.items():
-        if value is None:
-            value = ""
-        elif isinstance(value, (dict, list, tuple)) and not isinstance(value, np.ndarray):
-            value = json.dumps(value, sort_keys=True, default=str)
-        obj.attrs[key] = value
-
-
-def mark_failed(final: Path, partial: Path | None, error: str, base_attrs: dict[str, Any]) -> Path:
-    """Record a failed build at ``final``, keeping any complete groups from ``partial``."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    source = None
-    if partial is not None and partial.exists():
-        try:
-            with h5py.File(partial, "r+") as f:
-                write_attrs(f, {**{k: v for k, v in base_attrs.items() if k not in f.attrs}, "status": "failed",
-                                "error": error})
-            source = partial
-        except OSError:
-            partial.unlink(missing_ok=True)  # corrupt: the worker died while writing it
-    if source is None:
-        source = temp_path(final)
-        with h5py.File(source, "w") as f:
-            write_attrs(f, {"format_version": FORMAT_VERSION, **base_attrs, "status": "failed", "error": error})
-    os.replace(source, final)
-    return final
-
-
-# --- reading -----------------------------------------------------------------------------------
+from harness import paths
+from harness.results.files import plain
 
 RUN_COLUMNS = [
     "dataset", "k", "algorithm", "series", "build", "mode", "status", "recall", "qps", "query_params", "build_params",
@@ -111,7 +39,7 @@ def iter_result_files(root: Path, dataset: str | None = None) -> Iterator[Path]:
 def read_runs(path: Path) -> list[dict[str, Any]]:
     """One dict per run (query setting × mode) in a result file; a failed build with no run gives one row."""
     with h5py.File(path, "r") as f:
-        top = {k: _plain(v) for k, v in f.attrs.items()}
+        top = {k: plain(v) for k, v in f.attrs.items()}
         base = {
             "dataset": top.get("dataset"), "k": top.get("k"), "algorithm": top.get("algorithm"),
             "build": top.get("build_slug"), "build_params": top.get("build_params", "{}"),
@@ -125,7 +53,7 @@ def read_runs(path: Path) -> list[dict[str, Any]]:
         rows = []
         runs = f.get("runs")
         for name in sorted(runs) if runs is not None else []:
-            attrs = {k: _plain(v) for k, v in runs[name].attrs.items()}
+            attrs = {k: plain(v) for k, v in runs[name].attrs.items()}
             row = {**base, **{c: attrs.get(c) for c in RUN_COLUMNS if c in attrs}}
             row["series"] = attrs.get("series") or top.get("algorithm")  # the curve it is drawn on
             row["status"] = attrs.get("status", "ok")
@@ -138,8 +66,8 @@ def read_runs(path: Path) -> list[dict[str, Any]]:
 
 
 def load(root: Path | str | None = None, dataset: str | None = None) -> pd.DataFrame:
-    """All runs under ``root`` (default ``results/``) as a DataFrame, one row per run."""
-    root = Path(root) if root is not None else results_dir()
+    """All runs under ``root`` (default ``paths.results_dir()``) as a DataFrame, one row per run."""
+    root = Path(root) if root is not None else paths.results_dir()
     rows = []
     for path in iter_result_files(root, dataset):
         try:
@@ -148,16 +76,6 @@ def load(root: Path | str | None = None, dataset: str | None = None) -> pd.DataF
             rows.append({"file": str(path), "status": "unreadable", "error": str(exc)})
     frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
     return frame
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value
 
 
 def summarize(frame: pd.DataFrame, threshold: float = 0.9) -> pd.DataFrame:

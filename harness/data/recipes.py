@@ -1,8 +1,9 @@
-"""Readers of raw third-party collections (under ``ANNSWEEP_SOURCE_DIR``) for the dataset registry.
+"""Dataset recipes: how each registry dataset is made from raw third-party inputs (under
+``ANNSWEEP_SOURCE_DIR``) or from a text collection and an offline encoder.
 
-Each reader validates its inputs (every error names the offending file) and
-returns a :class:`harness.datasets.DatasetContents`; ``harness.datasets.prepare``
-computes the exact ground truth and writes the file.
+Each recipe validates its inputs (every error names the offending file) and returns a
+:class:`DatasetContents`; :func:`harness.data.store.prepare` computes the exact ground truth
+and writes the file.
 
 ``wordnet-splade-tiny``
     Folder ``wordnet-splade-tiny/`` with SPLADE-tiny vectors as CSR arrays
@@ -31,7 +32,7 @@ computes the exact ground truth and writes the file.
     by a seeded permutation into 9,000 base vectors and 1,000 queries.
 
 Text collections (``cranfield-*``, ``cisi-minilm``, ``wordnet-wordllama``)
-    Read by :mod:`harness.corpora`, encoded by :mod:`harness.encoders` (one
+    Read by :mod:`harness.data.corpora`, encoded by :mod:`harness.data.encoders` (one
     encoder instance for documents and queries), stored with ids, texts and qrels.
 """
 
@@ -39,14 +40,28 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from harness.corpora import TextCollection, read_cisi, read_cranfield, read_wordnet
-from harness.datasets import DatasetContents, DatasetError, Matrix
+from harness import paths
+from harness.data import limit
+from harness.data.corpora import TextCollection, read_cisi, read_cranfield, read_wordnet
+from harness.data.dataset import DatasetError, Matrix
+
+
+@dataclass(frozen=True)
+class DatasetContents:
+    """What a recipe makes when it has more than (train, test) to store."""
+
+    train: Matrix
+    test: Matrix
+    attrs: dict[str, object] = field(default_factory=dict)  # extra file attrs (source, licence, seeds)
+    text: dict[str, Sequence[str]] = field(default_factory=dict)  # e.g. {"corpus/ids": [...]}, see write_dataset
+    qrels: dict[str, dict[str, int]] = field(default_factory=dict)  # query id -> {doc id: grade}
 
 BERT_VOCAB = 30_522
 WORDNET_QUERY_SAMPLE = 10_000
@@ -213,7 +228,7 @@ def encoded_collection(collection: TextCollection, encode: Encode, query_rows: n
                        attrs: dict | None = None) -> DatasetContents:
     """A text collection as vectors: documents → train, queries (all, or ``query_rows``) → test,
     with the ids, texts and relevance judgements stored beside them."""
-    from harness.encoders import EncoderError  # light: the model libraries are imported lazily
+    from harness.data.encoders import EncoderError  # light: the model libraries are imported lazily
 
     rows = np.arange(len(collection.query_ids)) if query_rows is None else query_rows
     query_ids = [collection.query_ids[i] for i in rows]
@@ -234,7 +249,7 @@ def encoded_collection(collection: TextCollection, encode: Encode, query_rows: n
 
 
 def minilm(docs: list[str], queries: list[str]) -> tuple[Matrix, Matrix]:
-    from harness.encoders import SentenceTransformerEncoder, minilm_path
+    from harness.data.encoders import SentenceTransformerEncoder, minilm_path
 
     encoder = SentenceTransformerEncoder(minilm_path())
     return encoder.encode(docs), encoder.encode(queries)
@@ -244,15 +259,14 @@ SPLADE_MAX_LENGTH = 512  # whole Cranfield/CISI abstracts (the shipped WordNet v
 
 
 def splade_tiny(docs: list[str], queries: list[str]) -> tuple[Matrix, Matrix]:
-    from harness.datasets import model_dir
-    from harness.encoders import SpladeEncoder
+    from harness.data.encoders import SpladeEncoder
 
-    encoder = SpladeEncoder(model_dir() / "splade-tiny", max_length=SPLADE_MAX_LENGTH)
+    encoder = SpladeEncoder(paths.model_dir() / "splade-tiny", max_length=SPLADE_MAX_LENGTH)
     return encoder.encode_documents(docs), encoder.encode_queries(queries)
 
 
 def wordllama(docs: list[str], queries: list[str]) -> tuple[Matrix, Matrix]:
-    from harness.encoders import WordLlamaEncoder
+    from harness.data.encoders import WordLlamaEncoder
 
     encoder = WordLlamaEncoder(dim=256)
     return encoder.encode(docs), encoder.encode(queries)
@@ -261,7 +275,7 @@ def wordllama(docs: list[str], queries: list[str]) -> tuple[Matrix, Matrix]:
 def bm25(docs: list[str], queries: list[str]) -> tuple[Matrix, Matrix]:
     """BM25 (k1 0.9, b 0.4, lowercase alphanumeric tokens, no stemming or stopwords) as sparse vectors:
     query · document = the BM25 score."""
-    from harness.encoders import BM25Encoder
+    from harness.data.encoders import BM25Encoder
 
     encoder = BM25Encoder(k1=0.9, b=0.4).fit(docs)
     return encoder.encode_documents(docs), encoder.encode_queries(queries)
@@ -275,7 +289,7 @@ SPLADE_ATTRS = {"encoder": "SPLADE-tiny (BERT masked LM, 2 layers, 128 hidden; c
 BM25_ATTRS = {"encoder": "BM25 k1=0.9 b=0.4 (Lucene idf), lowercase alphanumeric tokens, no stemming; "
                          "query weights = term counts"}
 # A text dataset stores the BM25 vectors above as its reference: adapters get the texts, the ground
-# truth and the scoring of returned ids use the vectors (see harness/datasets.py, "Layout (text)").
+# truth and the scoring of returned ids use the vectors (see harness/data/dataset.py, "Layout (text)").
 TEXT_ATTRS = {"reference": BM25_ATTRS["encoder"]}
 WORDLLAMA_ATTRS = {"encoder": "wordllama (PyPI), 256-d, normalised", "license": "model: MIT"}
 CRANFIELD_ATTRS = {"collection": "Cranfield 1400 (1,400 abstracts, 225 queries, graded qrels: 5 - code)"}
@@ -284,18 +298,15 @@ CISI_ATTRS = {"collection": "CISI (1,460 documents, 112 queries of which 76 judg
 
 def cranfield(encode: Callable[[list[str]], Matrix], attrs: dict) -> Callable[[], DatasetContents]:
     def make() -> DatasetContents:
-        from harness.datasets import source_dir
-
-        return encoded_collection(read_cranfield(source_dir() / "classic" / "cranfield"), encode,
+        return encoded_collection(read_cranfield(paths.source_dir() / "classic" / "cranfield"), encode,
                                   attrs={**CRANFIELD_ATTRS, **attrs})
     return make
 
 
 def cisi(encode: Callable[[list[str]], Matrix], attrs: dict) -> Callable[[], DatasetContents]:
     def make() -> DatasetContents:
-        from harness.datasets import source_dir
-
-        return encoded_collection(read_cisi(source_dir() / "classic" / "cisi"), encode, attrs={**CISI_ATTRS, **attrs})
+        return encoded_collection(read_cisi(paths.source_dir() / "classic" / "cisi"), encode,
+                                  attrs={**CISI_ATTRS, **attrs})
     return make
 
 
@@ -303,9 +314,7 @@ def wordnet(encode: Encode, attrs: dict) -> Callable[[], DatasetContents]:
     """WordNet 3.0 glosses (all 117,659) and the same 10,000 example-sentence queries as
     ``wordnet-splade-tiny`` (same ids, same order, same qrels), encoded with ``encode``."""
     def make() -> DatasetContents:
-        from harness.datasets import wordnet_dir
-
-        collection = read_wordnet(wordnet_dir())
+        collection = read_wordnet(paths.wordnet_dir())
         rows = wordnet_query_sample(len(collection.query_ids))
         return encoded_collection(collection, encode, rows,
                                   attrs={**attrs, "query_sample": WORDNET_ATTRS["query_sample"],
@@ -332,10 +341,7 @@ def limit_dataset(which: str, encoder: str) -> Callable[[], DatasetContents]:
     """``limit-small-<encoder>`` (published, 46 documents) or ``limit-<encoder>`` (50,000 documents,
     the corpus regenerated from the published queries and qrels, seed 0)."""
     def make() -> DatasetContents:
-        from harness import limit
-        from harness.datasets import source_dir
-
-        folder = source_dir() / "limit"
+        folder = paths.source_dir() / "limit"
         collection = (limit.read_limit_small(folder / "limit-small") if which == "small"
                       else limit.regenerate_limit(folder, seed=0))
         encode, attrs = LIMIT_ENCODERS[encoder]
@@ -348,8 +354,6 @@ def generated_limit(representation: str, n_docs: int, k: int = 2, n_queries: int
                     ) -> tuple[str, DatasetContents]:
     """A parametric LIMIT-style set (``harness.limit.generate_limit``) in one of LIMIT's representations:
     its name ``limit-<pattern>-n<n>-k<k>-q<queries>[-a<attrs>]-s<seed>-<representation>`` and contents."""
-    from harness import limit
-
     if representation not in LIMIT_ENCODERS:
         raise ValueError(f"unknown representation {representation!r} (known: {', '.join(LIMIT_ENCODERS)})")
     collection = limit.generate_limit(n_docs, k=k, n_queries=n_queries, attrs_per_doc=attrs_per_doc,

@@ -15,7 +15,7 @@ retrieval scores.
 
 torch, transformers, sentence-transformers and wordllama are optional
 (``pip install annsweep[embed]``): they are imported inside the classes that
-need them, so ``import harness.encoders`` (and BM25) works without them.
+need them, so ``import harness.data.encoders`` (and BM25) works without them.
 Nothing here sets torch's thread count: benchmarks pin it themselves
 (``torch.set_num_threads``) and an encoder must not override that choice.
 """

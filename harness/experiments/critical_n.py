@@ -44,7 +44,7 @@ def _torch():
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("harness.critical_n needs torch: pip install -e '.[embed]'") from exc
+        raise ImportError("harness.experiments.critical_n needs torch: pip install -e '.[embed]'") from exc
     return torch
 
 
@@ -219,7 +219,7 @@ def plot(results: Sequence[tuple[int, int, float]], path: str | Path) -> Path:
     return path
 
 
-if __name__ == "__main__":  # quick manual run: python -m harness.critical_n 4 5 6
+if __name__ == "__main__":  # quick manual run: python -m harness.experiments.critical_n 4 5 6
     import sys
 
     _torch().set_num_threads(1)

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import leaderboard, plots, results
+from harness import results
+from harness.report import leaderboard, plots
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1200px; }

@@ -6,7 +6,7 @@
   file or computed exactly, and written as a sparse ``ip`` dataset.
 
 All binary formats are little-endian.  Every problem raises
-:class:`~harness.datasets.DatasetError` naming the offending file.
+:class:`~harness.data.dataset.DatasetError` naming the offending file.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from harness.datasets import GROUND_TRUTH_DEPTH, Dataset, DatasetError, data_dir, write_dataset
+from harness import paths
+from harness.data.dataset import GROUND_TRUTH_DEPTH, Dataset, DatasetError
+from harness.data.writer import write_dataset
 
 SPARSE_SUFFIXES = (".csr", ".bin")
 MIN_GT_DEPTH = 10  # recall@10 is the smallest depth the harness reports
@@ -152,7 +154,7 @@ def _check_finite(path: Path, values: np.ndarray) -> None:
 def _target(name: str, directory: str | Path | None) -> Path:
     if not name or "/" in name or os.sep in name or name.startswith("."):
         raise DatasetError(f"{name!r}: invalid dataset name (a plain file stem is required)")
-    return (Path(directory) if directory is not None else data_dir()) / f"{name}.hdf5"
+    return (Path(directory) if directory is not None else paths.data_dir()) / f"{name}.hdf5"
 
 
 def import_ann_benchmarks(
@@ -233,14 +235,14 @@ def _ground_truth_from_file(gt: Path, train: sp.csr_matrix, test: sp.csr_matrix)
 
 
 def import_path(
-    paths: list[str], name: str | None = None, directory: str | Path | None = None, force: bool = False,
+    files: list[str], name: str | None = None, directory: str | Path | None = None, force: bool = False,
     progress: bool = True,
 ) -> Path:
     """Dispatch for ``annsweep datasets import``: one ``.hdf5`` file, or base, queries[, gt]."""
-    if len(paths) == 1 and Path(paths[0]).suffix in (".hdf5", ".h5"):
-        return import_ann_benchmarks(paths[0], name, directory, force)
-    if len(paths) in (2, 3):
-        gt = paths[2] if len(paths) == 3 else None
-        return import_sparse(paths[0], paths[1], name or Path(paths[0]).stem, gt, directory, force, progress)
-    raise DatasetError(f"{' '.join(map(str, paths)) or '(no paths)'}: expected one ann-benchmarks .hdf5 file, or "
+    if len(files) == 1 and Path(files[0]).suffix in (".hdf5", ".h5"):
+        return import_ann_benchmarks(files[0], name, directory, force)
+    if len(files) in (2, 3):
+        gt = files[2] if len(files) == 3 else None
+        return import_sparse(files[0], files[1], name or Path(files[0]).stem, gt, directory, force, progress)
+    raise DatasetError(f"{' '.join(map(str, files)) or '(no paths)'}: expected one ann-benchmarks .hdf5 file, or "
                        f"base and queries ({', '.join(SPARSE_SUFFIXES)}) and optionally a .gt file")

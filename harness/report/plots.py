@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from harness.metrics import RunMetric, pareto_frontier, run_metric  # noqa: E402
+from harness.report.metrics import RunMetric, pareto_frontier, run_metric  # noqa: E402
 from harness.results import series_of  # noqa: E402
 
 # The figures `annsweep plot` draws when no --x/--y is given: (x, y), recall on x.
@@ -38,12 +38,6 @@ class Figure:
     x: str
     y: str
     paths: tuple[Path, ...]
-
-
-def plots_dir() -> Path:
-    import os
-
-    return Path(os.environ.get("ANNSWEEP_PLOTS_DIR", "plots"))
 
 
 def algorithm_colors(algorithms: list[str]) -> dict[str, tuple]:

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness import plots, results
-from harness.metrics import RunMetric, run_metric
+from harness import results
+from harness.report import plots
+from harness.report.metrics import RunMetric, run_metric
 
 GROUP = ["dataset", "k", "mode"]
 COLUMNS = [

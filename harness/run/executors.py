@@ -1,8 +1,8 @@
 """Where the builds of a sweep run: one at a time, N at once on N cores, or as Ray tasks.
 
 Every executor runs the same code for a build, ``runner.run_task``: it starts the
-``harness.worker`` process pinned to one core and waits for its result file.  An
-executor only decides *which core* and *when*:
+``harness.run.worker`` process for a :class:`~harness.run.job.WorkerJob`, pinned to one core, and
+waits for its result file.  An executor only decides *which core* and *when*:
 
 * ``LocalExecutor(jobs=1)``: one build at a time on the runner's core (the default);
 * ``LocalExecutor(jobs=N)``: N builds at once, each on its own core, never two on one;
@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 from tqdm import tqdm
 
-RunTask = Callable[[Any, int], Any]  # (task, core) -> BuildOutcome
+RunTask = Callable[[Any, int], Any]  # (job, core) -> BuildOutcome
 
 
 class Executor(Protocol):

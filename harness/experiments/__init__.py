@@ -1,0 +1,1 @@
+"""Experiments that are not sweeps of adapters: LIMIT's free-embedding optimisation (:mod:`.critical_n`)."""

@@ -1,0 +1,162 @@
+"""The single-thread proof, in one place for the runner and the worker: the thread variables every
+worker starts with, pinning a worker to one core, and :class:`PhaseMonitor`, which measures how
+many threads a timed phase really used.
+
+Imported by the worker *before* numpy or any adapter library (thread pools are sized when a
+library loads), so this module imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+# Every thread-pool variable a library might read at import: BLAS and OpenMP pools, numexpr,
+# and Rayon (pyseismic-lsr's Rust pool).
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+              "NUMEXPR_NUM_THREADS", "RAYON_NUM_THREADS")
+
+
+def thread_environment() -> dict[str, str]:
+    """The thread variables of a worker process: one thread for every pool."""
+    return {var: "1" for var in THREAD_ENV}
+
+
+def pin(core: int) -> None:
+    """Pin this process to ``core`` with one-thread pools; it dies with its parent (the runner)."""
+    os.environ.update(thread_environment())  # this process's own pools, sized at library import
+    os.sched_setaffinity(0, {core})
+    # Die with the runner: a killed sweep must not leave workers running on.
+    try:
+        import ctypes
+        import signal
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+# CPU/wall above this flags a run as not single-threaded.
+MAX_CPU_RATIO = 1.05
+# A thread "burned CPU" in a phase when it used more than this share of the
+# phase's wall time (idle pool threads wake briefly; that is not parallelism).
+ACTIVE_THREAD_SHARE = 0.02
+# Threads of the worker that wait for each other for more than this share of the phase's wall
+# time compete for the core.  Two threads that really share the work of a phase wait about half
+# of it; a hand-off to a pool thread costs only the wake-ups around each call: measured with
+# pyseismic's Rayon thread, ~0.1 % of a 1 s batch, up to 14 % of a 20 ms batch (225 Cranfield
+# queries), where the pool thread spins after its work while the woken caller waits.
+CONTENTION_SHARE = 0.25
+
+
+@dataclass
+class ThreadTimes:
+    """One thread's scheduler counters (ns): time on a CPU, time runnable but waiting for one."""
+
+    cpu_ns: int
+    wait_ns: int | None  # None when /proc/<pid>/task/<tid>/schedstat is unavailable
+
+
+@dataclass
+class PhaseProof:
+    """Evidence that a timed phase ran on one core, one thread at a time.
+
+    Pinned to one core, threads cannot run in parallel, but they can still
+    compete for it: then the timed thread waits while another one works, and
+    the run is not the single-threaded run it claims to be.  Threads can also
+    take turns: a library that hands a batch to one pool thread while the
+    caller sleeps (pyseismic's Rayon pool) is sequential.  The scheduler tells
+    the two apart: threads that compete each wait in the run queue while the
+    others run (`contention_s`); a sleeping caller is not in the run queue at
+    all, and an idle pool thread spinning on sched_yield is the only waiter.
+    """
+
+    wall_s: float
+    cpu_s: float  # whole process
+    other_threads_cpu_s: float  # process CPU not spent on the thread that ran the queries
+    # Run-queue wait overlapping other threads' CPU time, summed over the threads but the one that
+    # waited most, plus the CPU of threads that ended during the phase (their waits are gone).
+    contention_s: float
+    active_threads: int  # threads alive at the end that burned CPU during the phase
+    num_threads: int
+    affinity: list[int]  # union of every thread's allowed CPUs at the end
+
+    def ok(self, core: int) -> bool:
+        return (self.cpu_ratio <= MAX_CPU_RATIO and self.affinity == [core]
+                and self.contention_s <= CONTENTION_SHARE * self.wall_s)
+
+    @property
+    def cpu_ratio(self) -> float:
+        return self.cpu_s / self.wall_s if self.wall_s > 0 else 0.0
+
+    def describe(self) -> str:
+        return (f"cpu/wall {self.cpu_ratio:.2f}, {self.contention_s:.3f}s of threads competing, "
+                f"{self.other_threads_cpu_s:.2f}s CPU off the query thread, {self.active_threads} busy threads, "
+                f"affinity {self.affinity}")
+
+
+def thread_times() -> dict[int, ThreadTimes]:
+    """Every thread of this process: CPU and run-queue wait from schedstat, else CPU from psutil."""
+    times = {}
+    for t in psutil.Process().threads():
+        try:
+            with open(f"/proc/self/task/{t.id}/schedstat") as f:
+                cpu_ns, wait_ns = (int(x) for x in f.read().split()[:2])
+            times[t.id] = ThreadTimes(cpu_ns, wait_ns)
+        except (OSError, ValueError):
+            times[t.id] = ThreadTimes(int((t.user_time + t.system_time) * 1e9), None)
+    return times
+
+
+def thread_affinity(tids: Any) -> list[int]:
+    cores: set[int] = set()
+    for tid in tids:
+        try:
+            cores |= os.sched_getaffinity(tid)
+        except OSError:  # the thread ended meanwhile
+            pass
+    return sorted(cores)
+
+
+class PhaseMonitor:
+    """Measures process CPU time, per-thread CPU and run-queue wait, and affinity around a phase."""
+
+    def __enter__(self) -> PhaseMonitor:
+        self._threads = thread_times()
+        self._cpu = time.process_time()
+        self._own_cpu = time.thread_time()
+        self._wall = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall = time.perf_counter() - self._wall
+        own = time.thread_time() - self._own_cpu
+        cpu = time.process_time() - self._cpu
+        after = thread_times()
+        zero = ThreadTimes(0, 0)
+        cpu_of = {tid: (t.cpu_ns - self._threads.get(tid, zero).cpu_ns) / 1e9 for tid, t in after.items()}
+        busy = [tid for tid, c in cpu_of.items() if c > ACTIVE_THREAD_SHARE * wall]
+        # Each thread's run-queue wait while other threads of the worker had CPU time.  The one
+        # thread that waited most is left out: a lone waiter is an idle pool thread that spins and
+        # yields the core back at once (Rayon's pool thread, seen waiting as long as the caller ran
+        # between batches, while the caller never waited).  Threads that compete all wait, each
+        # while the others run.
+        waits = []
+        for tid, t in after.items():
+            before = self._threads.get(tid, zero)
+            others = max(0.0, cpu - cpu_of[tid])
+            if t.wait_ns is None or before.wait_ns is None:  # no schedstat: a busy thread is suspect
+                waits.append(others if tid in busy else 0.0)
+            else:
+                waits.append(min((t.wait_ns - before.wait_ns) / 1e9, others))
+        # Threads that ended during the phase are gone from `after`, but their CPU is still in the
+        # process total: it counts as contention, since nothing shows they did not compete.
+        ended_cpu = max(0.0, cpu - sum(cpu_of.values()))
+        contention = sum(waits) - max(waits, default=0.0) + ended_cpu
+        self.proof = PhaseProof(wall, cpu, max(0.0, cpu - own), contention, len(busy), len(after),
+                                thread_affinity(after))

@@ -1,0 +1,201 @@
+"""The runner: plans a sweep as worker jobs and runs each build in its own worker.
+
+Each build runs in a fresh interpreter (``python -m harness.run.worker``) that pins itself to one
+core; the runner only waits.  A crash (even a segfault), a timeout or an exception in a worker
+becomes a failed-run record and the sweep goes on.  Finished results are skipped unless
+``force``; adapters that are unavailable here (a missing library) are skipped with a line saying why.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import paths, results
+from harness.data.dataset import Dataset
+from harness.data.store import open_dataset
+from harness.kit import Catalogue
+from harness.run import executors
+from harness.run.job import WorkerJob
+from harness.run.proof import thread_environment
+
+DEFAULT_TIMEOUT_S = 3600.0
+MODES = ("single", "batch")
+
+
+@dataclass
+class RunOptions:
+    k: int = 10
+    runs: int = 3
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    force: bool = False
+    core: int | None = None
+    modes: tuple[str, ...] = MODES
+    group: str | None = None
+    jobs: int = 1  # builds at once (local executor), each on its own core
+    use_all_cores: bool = False  # let local jobs use core 0 too
+    executor: str = "local"  # "local" or "ray"
+    ray_address: str | None = None  # None: a local Ray instance
+    results_root: Path = field(default_factory=paths.results_dir)
+    algorithms_root: Path = field(default_factory=paths.algorithms_dir)
+    data_root: Path = field(default_factory=paths.data_dir)
+    command_line: list[str] = field(default_factory=lambda: list(sys.argv))
+
+
+@dataclass
+class BuildOutcome:
+    algorithm: str
+    build: str
+    status: str  # "ok", "failed", "skipped" (already done), "unsupported" or "unavailable"
+    path: Path | None = None
+    error: str = ""
+    seconds: float = 0.0
+
+
+def default_core() -> int:
+    """The core a single local worker pins to: the highest one (core 0 is left to the runner and the OS)."""
+    return executors.local_cores(1)[0]
+
+
+def algorithms_for(dataset: Dataset, catalogue: Catalogue) -> list[str]:
+    """Every algorithm that accepts the dataset, and every unavailable one (the sweep reports it)."""
+    return [name for name, d in catalogue.discover().items()
+            if catalogue.problem(d) or catalogue.unsupported(d, dataset) is None]
+
+
+def run_sweep(algorithms: list[str], dataset: Dataset | str | Path, options: RunOptions) -> list[BuildOutcome]:
+    """Every build of ``algorithms`` on ``dataset`` (opened here if given by name or path)."""
+    if not isinstance(dataset, Dataset):
+        dataset = open_dataset(dataset, options.data_root)
+    if options.k > dataset.distances.shape[1]:
+        raise ValueError(f"--k {options.k} exceeds the ground-truth depth {dataset.distances.shape[1]} "
+                         f"of {dataset.path}")
+    executor = make_executor(options)
+    catalogue = Catalogue(options.algorithms_root)
+    plan = []
+    outcomes: list[BuildOutcome] = []
+    for name in algorithms:
+        definition = catalogue.get(name)
+        problem = catalogue.problem(definition)
+        if problem:
+            print(f"skip {name}: unavailable here — {problem}")
+            outcomes.append(BuildOutcome(name, "-", "unavailable", error=problem))
+            continue
+        reason = catalogue.unsupported(definition, dataset)
+        if reason:
+            print(f"skip {name}: {reason}")
+            outcomes.append(BuildOutcome(name, "-", "unsupported", error=reason))
+            continue
+        plan.extend((definition, b) for b in definition.builds(options.group))
+    jobs: list[WorkerJob] = []
+    for i, (definition, build) in enumerate(plan, 1):
+        final = results.result_path(options.results_root, dataset.name, options.k, build.algorithm, build.slug)
+        label = f"[{i}/{len(plan)}] {build.algorithm} {build.slug}"
+        existing = results.read_status(final)
+        if existing is not None and not options.force:
+            print(f"{label}: already done ({existing[0]}), skipped (use --force to rerun)")
+            outcomes.append(BuildOutcome(build.algorithm, build.slug, "skipped", final))
+            continue
+        jobs.append(WorkerJob(
+            algorithm=build.algorithm, algorithm_folder=definition.folder.resolve(),
+            algorithms_root=Path(options.algorithms_root).resolve(), build=build.build, build_slug=build.slug,
+            queries=build.queries, dataset=dataset.name, dataset_path=dataset.path.resolve(),
+            representation=dataset.representation_name, k=options.k, runs=options.runs, modes=tuple(options.modes),
+            result_path=final, data_root=Path(options.data_root).resolve(), command_line=options.command_line,
+            label=label))
+    outcomes.extend(executor.run(jobs, functools.partial(run_task, options=options),
+                                 functools.partial(record_failure, options=options)))
+    return outcomes
+
+
+def make_executor(options: RunOptions) -> executors.Executor:
+    if options.executor == "ray":
+        if options.core is not None or options.jobs != 1:
+            raise ValueError("--core and --jobs are for the local executor; Ray runs one task per CPU it has")
+        return executors.RayExecutor(options.ray_address)
+    if options.executor != "local":
+        raise ValueError(f"unknown executor {options.executor!r} (local or ray)")
+    return executors.LocalExecutor(executors.local_cores(options.jobs, options.core, options.use_all_cores))
+
+
+def run_task(job: WorkerJob, core: int, options: RunOptions) -> BuildOutcome:
+    """One build on ``core``: the code path of every executor (locally, and inside a Ray task)."""
+    job = job.on_core(core)
+    print(f"{job.label}: {len(job.queries)} query setting(s) × {len(job.modes)} mode(s) × "
+          f"{job.runs} run(s) on core {core}", flush=True)
+    outcome = run_build(job, options.timeout_s)
+    print(f"{job.label}: {outcome.status} in {outcome.seconds:.1f}s" +
+          (f" — {outcome.error}" if outcome.error else ""), flush=True)
+    return outcome
+
+
+def record_failure(job: WorkerJob, error: str, options: RunOptions) -> BuildOutcome:
+    """A build that could not run at all (its Ray task died every time): a failed record all the same."""
+    results.mark_failed(job.result_path, error, job.header())
+    print(f"{job.label}: failed — {error}", flush=True)
+    return BuildOutcome(job.algorithm, job.build_slug, "failed", job.result_path, error)
+
+
+def run_build(job: WorkerJob, timeout_s: float) -> BuildOutcome:
+    """Start the worker of ``job`` (which has its core), wait for it, and record what became of it."""
+    final = job.result_path
+    results.remove_stale(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    log_path = final.with_suffix(".log")
+    env = {**os.environ, **thread_environment(), **paths.worker_environment(job.data_root)}
+    start = time.monotonic()
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        f.write(job.to_json())
+        job_path = Path(f.name)
+    try:
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "harness.run.worker", str(job_path)], stdout=log,
+                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            try:
+                code = proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                _kill(proc)
+                error = f"timeout: no result after {timeout_s:g}s, worker killed"
+                results.mark_failed(final, error, job.header())
+                return BuildOutcome(job.algorithm, job.build_slug, "failed", final, error, time.monotonic() - start)
+            except BaseException:
+                # The sweep itself is being stopped: leave no partial file behind.
+                _kill(proc)
+                results.remove_stale(final)
+                raise
+    finally:
+        job_path.unlink(missing_ok=True)
+    seconds = time.monotonic() - start
+    recorded = results.read_status(final)
+    if code == 0 and recorded is not None and recorded[0] == "ok":
+        return BuildOutcome(job.algorithm, job.build_slug, "ok", final, seconds=seconds)
+    if recorded is None:  # the worker died without finishing its file: crash or kill
+        how = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        error = f"worker crashed ({how}); last output: {_tail(log_path)}"
+        results.mark_failed(final, error, job.header())
+    else:
+        error = recorded[1] or f"exit code {code}"
+    return BuildOutcome(job.algorithm, job.build_slug, "failed", final, error, seconds)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])[-500:]
