@@ -1,4 +1,4 @@
-"""Text encoders (harness/encoders.py).
+"""Text encoders (harness/data/encoders.py).
 
 * SPLADE is checked against the shipped ``wordnet-splade-tiny`` vectors: a seeded sample of
   documents and queries is re-encoded from their texts and must give the same terms and the

@@ -134,3 +134,22 @@ def test_a_worker_job_survives_its_json(tmp_path):
     back = WorkerJob.read(path)
     assert back == job.on_core(3) and back.core == 3 and isinstance(back.dataset_path, Path)
     assert back.header().attrs()["build_params"] == {"M": 8}
+
+
+def test_a_missing_algorithms_folder_is_an_error_naming_it(tmp_path, capsys):
+    with pytest.raises(ValueError, match=f"{tmp_path / 'nope'}: no such algorithms folder"):
+        Catalogue(tmp_path / "nope")
+    assert cli.main(["--algorithms-dir", str(tmp_path / "nope"), "algorithms"]) == 2
+    assert "no such algorithms folder" in capsys.readouterr().err
+
+
+def test_a_worker_that_cannot_open_its_dataset_records_why(tmp_path, small_dense):
+    """Failures before the build (a dataset gone from a node) are a failed record naming the cause."""
+    root = _folder_with(tmp_path, "brute", missing=False)
+    job = WorkerJob(algorithm="brute", algorithm_folder=root / "brute", algorithms_root=root, build={},
+                    build_slug="default", queries=[{}], dataset="gone", dataset_path=tmp_path / "gone.hdf5",
+                    representation=None, k=10, runs=1, modes=("batch",),
+                    result_path=tmp_path / "results" / "gone" / "k=10" / "brute" / "default.h5", data_root=tmp_path)
+    outcome = runner.run_build(job.on_core(runner.default_core()), timeout_s=60)
+    assert outcome.status == "failed" and "DatasetError" in outcome.error and "gone.hdf5" in outcome.error
+    assert "crashed" not in outcome.error

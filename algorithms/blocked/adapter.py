@@ -69,7 +69,8 @@ class Blocked(Algorithm):
 
     accepts = frozenset({SPARSE})
     distances = frozenset({"ip"})
-    # Ranges as the C core checks them (bi_check_build_params), refused here before any work.
+    # Simple ranges refused here before any work; the C core (bi_check_build_params) checks the rest
+    # (finite values, max_fraction · n_postings >= 1) and words its own errors.
     build_parameters = (
         Param("n_postings", int, _BUILD["n_postings"], low=1),
         Param("max_fraction", float, _BUILD["max_fraction"], low=0, low_open=True),

@@ -5,7 +5,7 @@ bm25s computes every (term, document) BM25 score at indexing time into a sparse 
 ``k1`` and ``b`` are *build* parameters; a query sums the rows of its tokens.  ``method`` picks
 bm25s's variant (``lucene`` by default: Lucene's idf, tf/(tf + k1·(1 − b + b·dl/avgdl))).
 ``tokenizer``: ``reference`` (default) tokenizes as the text dataset's reference BM25 does
-(``harness.encoders.simple_tokenize``: lowercase alphanumeric tokens, no stemming or
+(``harness.data.encoders.simple_tokenize``: lowercase alphanumeric tokens, no stemming or
 stopwords), so kNN recall measures bm25s against the same BM25; ``bm25s`` uses bm25s's own
 tokenizer (tokens of two or more word characters, English stopwords removed).  Only the ids are
 returned; bm25s's scores are not used.

@@ -34,10 +34,14 @@ class Hnswlib(Algorithm):
         self._index.set_num_threads(1)
         self._index.add_items(x, np.arange(self._n), num_threads=1)
         self._ef = None
+        self.apply_query_params()
+
+    def apply_query_params(self) -> None:
+        self._want_ef = self.query_params["ef"]
 
     def _depth(self, k: int) -> int:
         """Results to ask for (at most n); sets the beam to max(ef, k) when it changes."""
-        ef = max(self.query_params["ef"], k)
+        ef = max(self._want_ef, k)
         if ef != self._ef:
             self._index.set_ef(ef)
             self._ef = ef

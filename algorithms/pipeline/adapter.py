@@ -42,6 +42,7 @@ import psutil
 import scipy.sparse as sp
 
 from algorithms.pipeline import fusion
+from harness import paths
 from harness.data.dataset import MULTI, Dataset, QuerySet
 from harness.kit import REQUIRED, Algorithm, Catalogue, Param
 
@@ -183,10 +184,12 @@ class Pipeline(Algorithm):
 
     accepts = frozenset({MULTI})
     distances = frozenset({"angular", "euclidean", "ip"})
-    build_parameters = (Param("stage1", dict, REQUIRED, help="algorithm, representation, build"),
-                        Param("rerank", dict, None, help="representation, storage"),
-                        Param("stage2", dict, None, help="algorithm, representation, build"))
-    query_parameters = (Param("candidates", int, None, low=1), Param("stage1", dict, {}), Param("stage2", dict, {}),
+    build_parameters = (Param("stage1", dict, REQUIRED, help="a mapping: algorithm, representation, build"),
+                        Param("rerank", dict, None, help="a mapping: representation, storage"),
+                        Param("stage2", dict, None, help="a mapping: algorithm, representation, build"))
+    # A stage's query parameters: its adapter's own (None or absent: that adapter's defaults).
+    query_parameters = (Param("candidates", int, None, low=1), Param("stage1", dict, None),
+                        Param("stage2", dict, None),
                         Param("fusion", str, "rrf", choices=("rrf", "interpolate")),
                         Param("alpha", float, 0.5, low=0, high=1),
                         Param("normalisation", str, "minmax", choices=("minmax", "zscore")))
@@ -195,15 +198,15 @@ class Pipeline(Algorithm):
         super().__init__(metric, **build_params)
         stage1, rerank, stage2 = (self.build_params[key] for key in ("stage1", "rerank", "stage2"))
         if rerank is not None and stage2 is not None:
-            raise ValueError(f"{NAME}: give either 'rerank' or 'stage2' (fusion), not both")
+            raise ValueError(f"{self.label}: give either 'rerank' or 'stage2' (fusion), not both")
         self.stage1_spec = StageSpec.parse("stage1", stage1)
         self.stage2_spec = StageSpec.parse("stage2", stage2) if stage2 is not None else None
         if rerank is not None:
             if "representation" not in rerank or set(rerank) - RERANK_KEYS:
-                raise ValueError(f"{NAME}: rerank must be a mapping with 'representation' and optionally "
+                raise ValueError(f"{self.label}: rerank must be a mapping with 'representation' and optionally "
                                  f"'storage' ({' or '.join(STORAGES)}), got {rerank!r}")
             if rerank.get("storage", "memory") not in STORAGES:
-                raise ValueError(f"{NAME}: rerank storage must be one of {', '.join(STORAGES)}, "
+                raise ValueError(f"{self.label}: rerank storage must be one of {', '.join(STORAGES)}, "
                                  f"got {rerank['storage']!r}")
         self.rerank_spec = dict(rerank) if rerank is not None else None
         self.shape = "rerank" if rerank is not None else "fuse" if stage2 is not None else "retrieve"
@@ -217,8 +220,9 @@ class Pipeline(Algorithm):
 
     # --- building -----------------------------------------------------------
     def fit(self, dataset: Dataset) -> None:
-        # Stages are made by the catalogue that made this pipeline (the sweep's algorithms folder).
-        catalogue = self.catalogue or Catalogue()
+        # Stages are made by the catalogue that made this pipeline (the sweep's algorithms folder);
+        # a pipeline made directly looks in the algorithms folder, then in the project's.
+        catalogue = self.catalogue or Catalogue(fallback=paths.PROJECT_ALGORITHMS)
         self.stage1 = Stage("stage1", self.stage1_spec, dataset, catalogue)
         self.reference_representation = self.stage1.representation
         if self.stage2_spec is not None:
@@ -234,15 +238,15 @@ class Pipeline(Algorithm):
         if self.shape != "fuse":
             given = FUSION_ONLY & set(params)
             if given:
-                raise ValueError(f"{NAME}: {sorted(given)} apply to fusion pipelines (with stage2) only")
+                raise ValueError(f"{self.label}: {sorted(given)} apply to fusion pipelines (with stage2) only")
             if "stage2" in params:
-                raise ValueError(f"{NAME}: query parameters for stage2 given, but this pipeline has no stage2")
+                raise ValueError(f"{self.label}: query parameters for stage2 given, but this pipeline has no stage2")
         super().set_query_params(**params)
 
     def apply_query_params(self) -> None:
         for stage in (self.stage1, self.stage2):
             if stage is not None:
-                stage.adapter.set_query_params(**self.query_params[stage.role])
+                stage.adapter.set_query_params(**(self.query_params[stage.role] or {}))
         for scorer in self._scorers():
             scorer.reset()
         self._faults = _page_faults()
@@ -313,7 +317,7 @@ class Pipeline(Algorithm):
 
     def _require_fit(self) -> Stage:
         if self.stage1 is None:
-            raise RuntimeError(f"{NAME}: query called before fit()")
+            raise RuntimeError(f"{self.label}: query called before fit()")
         return self.stage1
 
     # --- facts ----------------------------------------------------------------

@@ -90,6 +90,7 @@ class Dataset:
             handle = h5py.File(self.path, "r")
         except OSError as exc:
             raise DatasetError(f"{self.path}: not a readable HDF5 file ({exc})") from exc
+        self._owns_file = True
         try:
             self._read_header(handle, name or self.path.stem, representation)
         except BaseException:
@@ -108,7 +109,10 @@ class Dataset:
         multi = _decode(file_attrs.get("type")) == MULTI
         if multi:
             self._read_representations(f, file_attrs)
-            representation = self.primary if representation is None else self.resolve(representation)
+            if representation is not None:
+                representation = self.representation_name = self.resolve(representation)
+            else:
+                representation = self.primary
         elif representation is not None:
             raise DatasetError(f"{self.path}: has one representation; cannot open representation "
                                f"{representation!r} of it")
@@ -167,7 +171,13 @@ class Dataset:
         self.primary = self.resolve(_decode(attrs.get("primary", self.representations[0])))
 
     def close(self) -> None:
-        self._file.close()
+        """Close the file (a representation's view leaves it to the dataset it came from)."""
+        if self._owns_file:
+            self._file.close()
+
+    def __reduce__(self) -> tuple:
+        """Pickled as how to open it again (an open file cannot travel to another process)."""
+        return (Dataset, (self.path, self.name, self.representation_name))
 
     def __enter__(self) -> Dataset:
         return self
@@ -193,7 +203,7 @@ class Dataset:
         if name not in self._views:
             base = self.name.split(REPRESENTATION_SEPARATOR)[0]
             view = object.__new__(Dataset)
-            view.path = self.path
+            view.path, view._owns_file = self.path, False
             view._read_header(self._file, f"{base}{REPRESENTATION_SEPARATOR}{name}", name)
             self._views[name] = view
         return self._views[name]

@@ -162,14 +162,14 @@ def import_ann_benchmarks(
 ) -> Path:
     """Validate an ann-benchmarks HDF5 file and copy it to ``<directory>/<name or stem>.hdf5``."""
     src = Path(src)
-    ds = Dataset(src)  # raises DatasetError naming src for unreadable files or unsupported distances
-    if not ds.has_ground_truth:
-        raise DatasetError(f"{src}: no ground truth ('neighbors'/'distances'); cannot benchmark recall")
-    # Only the small arrays are read: train may be gigabytes and Dataset already checked its shape.
-    nb = ds.neighbors
-    if nb.shape != ds.distances.shape or nb.shape[0] != ds.n_test or nb.max(initial=0) >= ds.n_train:
-        raise DatasetError(f"{src}: neighbors {nb.shape} / distances {ds.distances.shape} do not fit "
-                           f"{ds.n_test} queries over {ds.n_train} points")
+    with Dataset(src) as ds:  # raises DatasetError naming src for unreadable files or unsupported distances
+        if not ds.has_ground_truth:
+            raise DatasetError(f"{src}: no ground truth ('neighbors'/'distances'); cannot benchmark recall")
+        # Only the small arrays are read: train may be gigabytes and Dataset already checked its shape.
+        nb = ds.neighbors
+        if nb.shape != ds.distances.shape or nb.shape[0] != ds.n_test or nb.max(initial=0) >= ds.n_train:
+            raise DatasetError(f"{src}: neighbors {nb.shape} / distances {ds.distances.shape} do not fit "
+                               f"{ds.n_test} queries over {ds.n_train} points")
     dest = _target(name or src.stem, directory)
     if dest.exists():
         if dest.resolve() == src.resolve() or filecmp.cmp(src, dest, shallow=False):

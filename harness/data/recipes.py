@@ -52,6 +52,16 @@ from harness.data import limit
 from harness.data.corpora import TextCollection, read_cisi, read_cranfield, read_wordnet
 from harness.data.dataset import DatasetError, Matrix
 
+# Light: the model libraries (torch, ...) are imported by the encoders when they load a model.
+from harness.data.encoders import (
+    BM25Encoder,
+    EncoderError,
+    SentenceTransformerEncoder,
+    SpladeEncoder,
+    WordLlamaEncoder,
+    minilm_path,
+)
+
 
 @dataclass(frozen=True)
 class DatasetContents:
@@ -228,8 +238,6 @@ def encoded_collection(collection: TextCollection, encode: Encode, query_rows: n
                        attrs: dict | None = None) -> DatasetContents:
     """A text collection as vectors: documents → train, queries (all, or ``query_rows``) → test,
     with the ids, texts and relevance judgements stored beside them."""
-    from harness.data.encoders import EncoderError  # light: the model libraries are imported lazily
-
     rows = np.arange(len(collection.query_ids)) if query_rows is None else query_rows
     query_ids = [collection.query_ids[i] for i in rows]
     query_texts = [collection.query_texts[i] for i in rows]
@@ -249,8 +257,6 @@ def encoded_collection(collection: TextCollection, encode: Encode, query_rows: n
 
 
 def minilm(docs: list[str], queries: list[str]) -> tuple[Matrix, Matrix]:
-    from harness.data.encoders import SentenceTransformerEncoder, minilm_path
-
     encoder = SentenceTransformerEncoder(minilm_path())
     return encoder.encode(docs), encoder.encode(queries)
 
@@ -259,15 +265,11 @@ SPLADE_MAX_LENGTH = 512  # whole Cranfield/CISI abstracts (the shipped WordNet v
 
 
 def splade_tiny(docs: list[str], queries: list[str]) -> tuple[Matrix, Matrix]:
-    from harness.data.encoders import SpladeEncoder
-
     encoder = SpladeEncoder(paths.model_dir() / "splade-tiny", max_length=SPLADE_MAX_LENGTH)
     return encoder.encode_documents(docs), encoder.encode_queries(queries)
 
 
 def wordllama(docs: list[str], queries: list[str]) -> tuple[Matrix, Matrix]:
-    from harness.data.encoders import WordLlamaEncoder
-
     encoder = WordLlamaEncoder(dim=256)
     return encoder.encode(docs), encoder.encode(queries)
 
@@ -275,8 +277,6 @@ def wordllama(docs: list[str], queries: list[str]) -> tuple[Matrix, Matrix]:
 def bm25(docs: list[str], queries: list[str]) -> tuple[Matrix, Matrix]:
     """BM25 (k1 0.9, b 0.4, lowercase alphanumeric tokens, no stemming or stopwords) as sparse vectors:
     query · document = the BM25 score."""
-    from harness.data.encoders import BM25Encoder
-
     encoder = BM25Encoder(k1=0.9, b=0.4).fit(docs)
     return encoder.encode_documents(docs), encoder.encode_queries(queries)
 
@@ -352,7 +352,7 @@ def limit_dataset(which: str, encoder: str) -> Callable[[], DatasetContents]:
 def generated_limit(representation: str, n_docs: int, k: int = 2, n_queries: int | None = None,
                     attrs_per_doc: int | None = None, pattern: str = "dense", seed: int = 0
                     ) -> tuple[str, DatasetContents]:
-    """A parametric LIMIT-style set (``harness.limit.generate_limit``) in one of LIMIT's representations:
+    """A parametric LIMIT-style set (``harness.data.limit.generate_limit``) in one of LIMIT's representations:
     its name ``limit-<pattern>-n<n>-k<k>-q<queries>[-a<attrs>]-s<seed>-<representation>`` and contents."""
     if representation not in LIMIT_ENCODERS:
         raise ValueError(f"unknown representation {representation!r} (known: {', '.join(LIMIT_ENCODERS)})")
@@ -367,4 +367,4 @@ def generated_limit(representation: str, n_docs: int, k: int = 2, n_queries: int
     measures = list(dict.fromkeys([f"R@{k}", "R@10", "R@100", "nDCG@10"]))
     return name, encoded_collection(collection, encode, attrs={
         **LIMIT_ATTRS, **attrs, "task_measures": json.dumps(measures), "generator": json.dumps(generator),
-        "source": "annsweep LIMIT-style generator (harness/limit.py), after " + LIMIT_ATTRS["source"]})
+        "source": "annsweep LIMIT-style generator (harness/data/limit.py), after " + LIMIT_ATTRS["source"]})

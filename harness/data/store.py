@@ -84,9 +84,13 @@ def _prepare_multi(spec: MultiDatasetSpec, directory: str | Path | None, progres
     if progress:
         print(f"gathering {', '.join(spec.parts.values())} → {dataset_path(spec.name, directory)}",
               file=sys.stderr, flush=True)
-    return write_multi_dataset(dataset_path(spec.name, directory), parts, spec.primary, spec.aliases,
-                               name=spec.name, description=spec.description,
-                               made_from=json.dumps(dict(spec.parts), sort_keys=True))
+    try:
+        return write_multi_dataset(dataset_path(spec.name, directory), parts, spec.primary, spec.aliases,
+                                   name=spec.name, description=spec.description,
+                                   made_from=json.dumps(dict(spec.parts), sort_keys=True))
+    finally:
+        for part in parts.values():
+            part.close()
 
 
 def open_dataset(
@@ -106,9 +110,13 @@ def open_dataset(
         return Dataset(name_or_path)
     if VIEW_SEPARATOR in text:
         return dimension_cut(text, directory, prepare_missing)
-    if REPRESENTATION_SEPARATOR in text:  # <multi dataset>:<representation>
+    if REPRESENTATION_SEPARATOR in text:  # <multi dataset>:<representation>, opened on its own
         base, _, representation = text.partition(REPRESENTATION_SEPARATOR)
-        return open_dataset(base, directory, prepare_missing).representation(representation)
+        with open_dataset(base, directory, prepare_missing) as whole:
+            if not whole.representations:
+                whole.representation(representation)  # raises: the file has one representation
+            name = f"{whole.name}{REPRESENTATION_SEPARATOR}{whole.resolve(representation)}"
+        return Dataset(whole.path, name=name, representation=representation)
     path = dataset_path(text, directory)
     if path.is_file():
         return Dataset(path, name=text)
@@ -127,11 +135,12 @@ def dimension_cut(name: str, directory: str | Path | None = None, prepare_missin
     path = dataset_path(name, directory)
     if path.is_file():
         return Dataset(path, name=name)
-    base = open_dataset(base_name, directory, prepare_missing)
-    check_dimension_cut(name, base, d)
-    if not prepare_missing:
-        raise DatasetError(f"{path}: view {name!r} is not prepared (open it once with preparation allowed)")
-    return Dataset(write_dimension_cut(name, base, d, path), name=name)
+    with open_dataset(base_name, directory, prepare_missing) as base:
+        check_dimension_cut(name, base, d)
+        if not prepare_missing:
+            raise DatasetError(f"{path}: view {name!r} is not prepared (open it once with preparation allowed)")
+        written = write_dimension_cut(name, base, d, path)
+    return Dataset(written, name=name)
 
 
 def registry_status(directory: str | Path | None = None) -> list[tuple[DatasetSpec | MultiDatasetSpec, bool]]:

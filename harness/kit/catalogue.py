@@ -46,12 +46,13 @@ class Catalogue:
 
     def __init__(self, root: Path | str | None = None, fallback: Path | str | None = None) -> None:
         self.root = Path(root) if root is not None else paths.algorithms_dir()
+        if not self.root.is_dir():
+            raise ConfigError(f"{self.root}: no such algorithms folder (set by --algorithms-dir or "
+                              "ANNSWEEP_ALGORITHMS_DIR)")
         self.fallback = Path(fallback) if fallback is not None and Path(fallback) != self.root else None
 
     def names(self) -> list[str]:
         """Folders under the root holding both adapter.py and config.yml, sorted."""
-        if not self.root.is_dir():
-            return []
         return sorted(p.name for p in self.root.iterdir() if _is_algorithm(p))
 
     def discover(self) -> dict[str, AlgorithmDefinition]:

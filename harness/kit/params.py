@@ -38,7 +38,7 @@ class Param:
     high: float | None = None  # largest allowed value
     low_open: bool = False  # the range excludes ``low`` itself
     choices: tuple[Any, ...] | None = None
-    help: str = ""
+    help: str = ""  # what the value holds, added to the error when it is missing
 
     def check(self, adapter: str, value: Any) -> Any:
         """``value`` converted to the declared type, or a ValueError naming adapter and parameter."""
@@ -63,7 +63,7 @@ class Param:
         return self.high is None or value <= self.high
 
     def describe(self) -> str:
-        """What a valid value is, in words (for errors and ``annsweep algorithms``)."""
+        """What a valid value is, in words (for errors)."""
         if self.choices is not None:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         noun = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
@@ -104,5 +104,6 @@ def check_params(adapter: str, role: str, declared: Sequence[Param], given: Mapp
         raise ValueError(f"{adapter}: unknown {role} parameter(s) {unknown} (known: {', '.join(known)})")
     missing = [name for name, p in known.items() if p.default is REQUIRED and name not in given]
     if missing:
-        raise ValueError(f"{adapter}: {role} parameter(s) {missing} are required")
+        hints = "".join(f"; {name}: {known[name].help}" for name in missing if known[name].help)
+        raise ValueError(f"{adapter}: {role} parameter(s) {missing} are required{hints}")
     return {name: p.check(adapter, given[name]) if name in given else p.default for name, p in known.items()}

@@ -164,7 +164,7 @@ def mark_failed(final: Path, error: str, header: ResultHeader) -> Path:
     worker left (the newest readable one)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     source = None
-    for partial in reversed(stale_temp_files(final)):
+    for partial in sorted(stale_temp_files(final), key=lambda p: p.stat().st_mtime, reverse=True):
         try:
             with h5py.File(partial, "r+") as f:
                 _write_attrs(f, {**{k: v for k, v in header.attrs().items() if k not in f.attrs},

@@ -38,8 +38,8 @@ RunTask = Callable[[Any, int], Any]  # (job, core) -> BuildOutcome
 
 
 class Executor(Protocol):
-    def run(self, tasks: Sequence[Any], run_task: RunTask, fail: Callable[[Any, str], Any]) -> list[Any]:
-        """Run every task; ``fail(task, error)`` records a task that could not run at all."""
+    def run(self, jobs: Sequence[Any], run_task: RunTask, fail: Callable[[Any, str], Any]) -> list[Any]:
+        """Run every job (a WorkerJob); ``fail(job, error)`` records one that could not run at all."""
 
 
 def available_cores() -> list[int]:
@@ -69,27 +69,27 @@ def local_cores(jobs: int, core: int | None = None, use_all_cores: bool = False)
 class LocalExecutor:
     cores: list[int]
 
-    def run(self, tasks: Sequence[Any], run_task: RunTask, fail: Callable[[Any, str], Any]) -> list[Any]:
-        outcomes: list[Any] = [None] * len(tasks)
-        with tqdm(total=len(tasks), desc="builds", unit="build", disable=len(tasks) < 2) as bar:
+    def run(self, jobs: Sequence[Any], run_task: RunTask, fail: Callable[[Any, str], Any]) -> list[Any]:
+        outcomes: list[Any] = [None] * len(jobs)
+        with tqdm(total=len(jobs), desc="builds", unit="build", disable=len(jobs) < 2) as bar:
             if len(self.cores) == 1:
-                for i, task in enumerate(tasks):
-                    outcomes[i] = run_task(task, self.cores[0])
+                for i, job in enumerate(jobs):
+                    outcomes[i] = run_task(job, self.cores[0])
                     bar.update()
                 return outcomes
             free: queue.SimpleQueue[int] = queue.SimpleQueue()
             for core in self.cores:
                 free.put(core)
 
-            def on_a_free_core(task: Any) -> Any:
+            def on_a_free_core(job: Any) -> Any:
                 core = free.get()  # a pool of len(cores) threads: one is always free here
                 try:
-                    return run_task(task, core)
+                    return run_task(job, core)
                 finally:
                     free.put(core)
 
             with ThreadPoolExecutor(max_workers=len(self.cores), thread_name_prefix="annsweep-job") as pool:
-                futures = {pool.submit(on_a_free_core, task): i for i, task in enumerate(tasks)}
+                futures = {pool.submit(on_a_free_core, job): i for i, job in enumerate(jobs)}
                 pending: set[Future] = set(futures)
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -131,10 +131,10 @@ def core_lease(cores: Sequence[int] | None = None, poll_s: float = 0.2) -> Itera
         time.sleep(poll_s)
 
 
-def _leased(run_task: RunTask, task: Any) -> Any:
+def _leased(run_task: RunTask, job: Any) -> Any:
     """Inside a Ray task: lease a core of this node, then the same path as a local build."""
     with core_lease() as core:
-        return run_task(task, core)
+        return run_task(job, core)
 
 
 @dataclass
@@ -143,7 +143,7 @@ class RayExecutor:
     max_retries: int = 2
     init_kwargs: dict[str, Any] | None = None
 
-    def run(self, tasks: Sequence[Any], run_task: RunTask, fail: Callable[[Any, str], Any]) -> list[Any]:
+    def run(self, jobs: Sequence[Any], run_task: RunTask, fail: Callable[[Any, str], Any]) -> list[Any]:
         try:
             import ray
         except ImportError as exc:
@@ -153,18 +153,18 @@ class RayExecutor:
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False, **(self.init_kwargs or {}))
         try:
             remote = ray.remote(num_cpus=1, max_retries=self.max_retries)(_leased)
-            refs = [remote.remote(run_task, task) for task in tasks]
+            refs = [remote.remote(run_task, job) for job in jobs]
             index = {ref: i for i, ref in enumerate(refs)}
-            outcomes: list[Any] = [None] * len(tasks)
+            outcomes: list[Any] = [None] * len(jobs)
             pending = list(refs)
-            with tqdm(total=len(tasks), desc="builds (ray)", unit="build", disable=len(tasks) < 2) as bar:
+            with tqdm(total=len(jobs), desc="builds (ray)", unit="build", disable=len(jobs) < 2) as bar:
                 while pending:
                     done, pending = ray.wait(pending, num_returns=1)
                     i = index[done[0]]
                     try:
                         outcomes[i] = ray.get(done[0])
                     except Exception as exc:  # the task's process died max_retries + 1 times
-                        outcomes[i] = fail(tasks[i], f"ray task failed after {self.max_retries} retries: "
+                        outcomes[i] = fail(jobs[i], f"ray task failed after {self.max_retries} retries: "
                                                      f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
                     bar.update()
             return outcomes

@@ -65,15 +65,22 @@ def default_core() -> int:
 
 
 def algorithms_for(dataset: Dataset, catalogue: Catalogue) -> list[str]:
-    """Every algorithm that accepts the dataset, and every unavailable one (the sweep reports it)."""
-    return [name for name, d in catalogue.discover().items()
-            if catalogue.problem(d) or catalogue.unsupported(d, dataset) is None]
+    """Every algorithm that accepts the dataset, and every unavailable one (the sweep reports it);
+    a folder whose config.yml is malformed is left out with a line naming it."""
+    names = []
+    for entry in catalogue.entries():
+        if entry.definition is None:
+            print(f"skip {entry.name}: {entry.problem}")
+        elif entry.problem or catalogue.unsupported(entry.definition, dataset) is None:
+            names.append(entry.name)
+    return names
 
 
 def run_sweep(algorithms: list[str], dataset: Dataset | str | Path, options: RunOptions) -> list[BuildOutcome]:
     """Every build of ``algorithms`` on ``dataset`` (opened here if given by name or path)."""
     if not isinstance(dataset, Dataset):
-        dataset = open_dataset(dataset, options.data_root)
+        with open_dataset(dataset, options.data_root) as opened:
+            return run_sweep(algorithms, opened, options)
     if options.k > dataset.distances.shape[1]:
         raise ValueError(f"--k {options.k} exceeds the ground-truth depth {dataset.distances.shape[1]} "
                          f"of {dataset.path}")
@@ -96,7 +103,8 @@ def run_sweep(algorithms: list[str], dataset: Dataset | str | Path, options: Run
         plan.extend((definition, b) for b in definition.builds(options.group))
     jobs: list[WorkerJob] = []
     for i, (definition, build) in enumerate(plan, 1):
-        final = results.result_path(options.results_root, dataset.name, options.k, build.algorithm, build.slug)
+        final = results.result_path(Path(options.results_root).resolve(), dataset.name, options.k, build.algorithm,
+                                    build.slug)
         label = f"[{i}/{len(plan)}] {build.algorithm} {build.slug}"
         existing = results.read_status(final)
         if existing is not None and not options.force:
@@ -152,8 +160,8 @@ def run_build(job: WorkerJob, timeout_s: float) -> BuildOutcome:
     env = {**os.environ, **thread_environment(), **paths.worker_environment(job.data_root)}
     start = time.monotonic()
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        f.write(job.to_json())
         job_path = Path(f.name)
+    job.write(job_path)
     try:
         with open(log_path, "w") as log:
             proc = subprocess.Popen([sys.executable, "-m", "harness.run.worker", str(job_path)], stdout=log,

@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 from harness import paths  # noqa: E402
 from harness.data.dataset import MULTI, Dataset, QuerySet  # noqa: E402
-from harness.kit import Catalogue, ConfigError  # noqa: E402
+from harness.kit import Catalogue  # noqa: E402
 from harness.kit.config import load_definition  # noqa: E402
 from harness.results import BuildFacts, ResultWriter  # noqa: E402
 from harness.run import environment  # noqa: E402
@@ -43,24 +43,23 @@ def main(job_path: str) -> int:
     # import (a library loaded later gets its own pool).
     limits = [threadpool_limits(limits=1)]
     catalogue = Catalogue(job.algorithms_root, fallback=paths.PROJECT_ALGORITHMS)
-    definition = load_definition(job.algorithm_folder)
-    try:
+    try:  # a problem here is recorded below, once the result file exists
+        definition = load_definition(job.algorithm_folder)
         catalogue.adapter_class(definition).limit_threads()  # imported here, outside any measurement
-        unavailable = None
-    except ConfigError as exc:
-        unavailable = exc
+        problem = None
+    except Exception as exc:
+        problem = exc
     limits.append(threadpool_limits(limits=1))
-
-    dataset = Dataset(job.dataset_path, name=job.dataset, representation=job.representation)
-    queries = dataset.queries  # what the adapter is asked: test itself, the query texts, or a QuerySet
-    n_queries = len(queries) if isinstance(queries, list | QuerySet) else queries.shape[0]
-    rows = [queries[i] for i in range(n_queries)]  # sliced once, outside timing
     writer = ResultWriter(job.result_path, job.header(), runs=job.runs,
                           environment=environment.describe(core, job.command_line),
                           threadpools=[p for lim in limits for p in lim.get_original_num_threads().items()])
     try:
-        if unavailable is not None:
-            raise unavailable
+        if problem is not None:
+            raise problem
+        dataset = Dataset(job.dataset_path, name=job.dataset, representation=job.representation)
+        queries = dataset.queries  # what the adapter is asked: test itself, the query texts, or a QuerySet
+        n_queries = len(queries) if isinstance(queries, list | QuerySet) else queries.shape[0]
+        rows = [queries[i] for i in range(n_queries)]  # sliced once, outside timing
         if dataset.kind != MULTI:  # read before the build is measured: not the adapter's memory
             dataset.train, dataset.test  # noqa: B018 (cached properties, loaded here)
         gc.collect()
