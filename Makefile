@@ -90,7 +90,8 @@ test: $(STAMP) $(EMBED) $(LUCENE) $(RAY)
 # The blocked index's C extension built with AddressSanitizer + UBSan into build/sanitize (setup.py
 # reads ANNSWEEP_SANITIZE), loaded in place of the normal build, and its tests run under it.
 sanitize: $(STAMP)
-	$(BIN)/python -c "import setuptools" 2>/dev/null || $(BIN)/pip install --quiet setuptools
+	# setup.py is run directly here: the venv needs a setuptools that knows pyproject's licence field.
+	$(BIN)/pip install --quiet 'setuptools>=77' wheel
 	rm -rf build/sanitize
 	ANNSWEEP_SANITIZE=1 $(BIN)/python setup.py --quiet build_ext --build-lib build/sanitize --build-temp build/sanitize/obj
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

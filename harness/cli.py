@@ -13,6 +13,39 @@ import pandas as pd
 from harness import paths
 
 
+def _at_least(low: int):
+    """An argparse type: an integer >= low (argparse words the refusal, before any work)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+    return parse
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+def _recall(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"a recall threshold is between 0 and 1, got {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="annsweep", description=__doc__)
     parser.add_argument("--data-dir", help="prepared datasets (default: $ANNSWEEP_DATA_DIR or datasets/)")
@@ -23,14 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run algorithms on a dataset, each build in its own pinned worker")
     run.add_argument("--algorithm", "-a", help="comma-separated names (default: all that accept the dataset)")
     run.add_argument("--dataset", "-d", default="random-xs-dense", help="registry name or path to an .hdf5 file")
-    run.add_argument("--k", type=int, default=10, help="neighbours per query (default 10)")
-    run.add_argument("--runs", type=int, default=3, help="timed repeats per query setting (default 3)")
-    run.add_argument("--timeout", type=float, default=None, help="seconds per build before the worker is killed")
+    run.add_argument("--k", type=_at_least(1), default=10, help="neighbours per query (default 10)")
+    run.add_argument("--runs", type=_at_least(1), default=3, help="timed repeats per query setting (default 3)")
+    run.add_argument("--timeout", type=_positive_seconds, default=None,
+                     help="seconds per build before the worker is killed (default 3600)")
     run.add_argument("--force", action="store_true", help="rerun builds that already have a result file")
-    run.add_argument("--core", type=int, help="core to pin workers to (default: the highest available)")
+    run.add_argument("--retry-failed", action="store_true", help="rerun builds whose result is a failure")
+    run.add_argument("--core", type=_at_least(0), help="core to pin workers to (default: the highest available)")
     run.add_argument("--group", help="only this run group of each config.yml")
     run.add_argument("--modes", default="single,batch", help="single, batch or both (default: both)")
-    run.add_argument("--jobs", "-j", type=int, default=1,
+    run.add_argument("--jobs", "-j", type=_at_least(1), default=1,
                      help="builds at once, each pinned to its own core (default 1; at most cores - 1)")
     run.add_argument("--use-all-cores", action="store_true", help="let --jobs use the runner's core 0 too")
     run.add_argument("--executor", choices=["local", "ray"], default="local",
@@ -64,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     runs.add_argument("--markdown", action="store_true", help="a Markdown table (for notes and READMEs)")
     show = res_sub.add_parser("show", help="summary per algorithm: best QPS above a recall threshold")
     show.add_argument("--dataset")
-    show.add_argument("--threshold", type=float, default=0.9)
+    show.add_argument("--threshold", type=_recall, default=0.9)
 
     def add_selection(p: argparse.ArgumentParser) -> None:
         p.add_argument("--dataset", "-d", help="only this dataset (default: every dataset with results)")
@@ -83,11 +118,11 @@ def main(argv: list[str] | None = None) -> int:
 
     board = sub.add_parser("leaderboard", help="best QPS at recall >= threshold: table, CSV, Markdown, bars")
     add_selection(board)
-    board.add_argument("--threshold", type=float, default=0.9)
+    board.add_argument("--threshold", type=_recall, default=0.9)
 
     rep = sub.add_parser("report", help="figures, leaderboard and a static plots/index.html")
     add_selection(rep)
-    rep.add_argument("--threshold", type=float, default=0.9)
+    rep.add_argument("--threshold", type=_recall, default=0.9)
     rep.add_argument("--raw", action="store_true", help="also draw every run, faint")
     rep.add_argument("--x-scale", choices=["linear", "logit"])
     rep.add_argument("--check", action="store_true",
@@ -139,7 +174,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     if not modes or set(modes) - set(runner.MODES):
         raise ValueError(f"--modes must be a subset of {','.join(runner.MODES)}, got {args.modes!r}")
-    options = runner.RunOptions(k=args.k, runs=args.runs, force=args.force, core=args.core, modes=modes,
+    options = runner.RunOptions(k=args.k, runs=args.runs, force=args.force, retry_failed=args.retry_failed,
+                                core=args.core, modes=modes,
                                 group=args.group, jobs=args.jobs, use_all_cores=args.use_all_cores,
                                 executor=args.executor, ray_address=args.ray_address,
                                 results_root=args.results_dir, algorithms_root=args.algorithms_dir,
@@ -156,12 +192,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print()
         print(_table(results.summarize(frame)))
     counts = {status: sum(o.status == status for o in outcomes)
-              for status in ("ok", "failed", "skipped", "unsupported", "unavailable")}
+              for status in ("ok", "failed", "skipped", "refused", "unsupported", "unavailable")}
     print(f"\nbuilds: {counts['ok']} done, {counts['failed']} failed, {counts['skipped']} skipped (had results)"
-          + "".join(f", {counts[s]} {s}" for s in ("unsupported", "unavailable") if counts[s]))
-    failed = [o for o in outcomes if o.status == "failed"]
+          + "".join(f", {counts[s]} {s}" for s in ("refused", "unsupported", "unavailable") if counts[s]))
+    failed = [o for o in outcomes if o.status in ("failed", "refused")]
     if failed:
-        print(f"\n{len(failed)} build(s) failed:")
+        print(f"\n{len(failed)} build(s) failed or refused:")
         for o in failed:
             print(f"  {o.algorithm} {o.build}: {o.error}")
     # An adapter asked for by name that cannot run here is a failed request; one found by discovery is not.

@@ -69,9 +69,9 @@ def single_queries(algo: Algorithm, test, k: int) -> np.ndarray:
     rows = []
     for i in range(test.shape[0]):
         ids = np.asarray(algo.query(test[i], k))
-        assert ids.ndim == 1 and len(ids) <= k
-        rows.append(np.pad(ids, (0, k - len(ids)), constant_values=-1))
-    return np.array(rows, dtype=ids.dtype)
+        assert ids.ndim == 1 and len(ids) <= k and ids.dtype.kind in "iu"  # integer ids (hnswlib: uint64)
+        rows.append(np.pad(ids.astype(np.int64), (0, k - len(ids)), constant_values=-1))
+    return np.array(rows, dtype=np.int64)
 
 
 # --- fixtures -----------------------------------------------------------------------------------

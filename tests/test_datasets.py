@@ -105,7 +105,7 @@ def write_ann_benchmarks_file(path: Path, with_type: bool, rng: np.random.Genera
         "train": rng.normal(size=(300, 12)).astype(np.float32 if with_type else np.float64),
         "test": rng.normal(size=(7, 12)).astype(np.float32 if with_type else np.float64),
         "neighbors": rng.integers(0, 300, size=(7, 100)).astype(np.int32 if with_type else np.int64),
-        "distances": rng.random(size=(7, 100)).astype(np.float32),
+        "distances": np.sort(rng.random(size=(7, 100)), axis=1).astype(np.float32),  # closest first
     }
     with h5py.File(path, "w") as f:
         f.attrs["distance"] = "angular"
@@ -157,7 +157,7 @@ def test_sparse_roundtrip(tmp_path: Path) -> None:
 def test_dense_roundtrip_with_given_ground_truth(tmp_path: Path) -> None:
     rng = np.random.default_rng(17)
     train, test = rng.normal(size=(50, 4)), rng.normal(size=(3, 4))
-    nb, dist = rng.integers(0, 50, size=(3, 100)), rng.random(size=(3, 100))
+    nb, dist = rng.integers(0, 50, size=(3, 100)), np.sort(rng.random(size=(3, 100)), axis=1)
     ds = Dataset(write_dataset(tmp_path / "d.hdf5", train, test, "euclidean", nb, dist, progress=False, note="x"))
     np.testing.assert_array_equal(ds.train, train.astype(np.float32))
     np.testing.assert_array_equal(ds.neighbors, nb)

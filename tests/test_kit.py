@@ -127,7 +127,8 @@ def test_the_runner_opens_the_dataset_it_is_given_and_no_other(tmp_path, small_d
 def test_a_worker_job_survives_its_json(tmp_path):
     job = WorkerJob(algorithm="hnswlib", algorithm_folder=tmp_path / "a", algorithms_root=tmp_path, build={"M": 8},
                     build_slug="M=8", queries=[{"ef": 10}, {"ef": 20}], dataset="d", dataset_path=tmp_path / "d.hdf5",
-                    representation="dense", k=10, runs=3, modes=("single", "batch"), result_path=tmp_path / "r.h5",
+                    representation="dense", dataset_sha256="ab", k=10, runs=3, modes=("single", "batch"),
+                    result_path=tmp_path / "r.h5",
                     data_root=tmp_path, command_line=["annsweep", "run"], label="[1/1]")
     path = tmp_path / "job.json"
     job.on_core(3).write(path)
@@ -148,7 +149,7 @@ def test_a_worker_that_cannot_open_its_dataset_records_why(tmp_path, small_dense
     root = _folder_with(tmp_path, "brute", missing=False)
     job = WorkerJob(algorithm="brute", algorithm_folder=root / "brute", algorithms_root=root, build={},
                     build_slug="default", queries=[{}], dataset="gone", dataset_path=tmp_path / "gone.hdf5",
-                    representation=None, k=10, runs=1, modes=("batch",),
+                    representation=None, dataset_sha256="", k=10, runs=1, modes=("batch",),
                     result_path=tmp_path / "results" / "gone" / "k=10" / "brute" / "default.h5", data_root=tmp_path)
     outcome = runner.run_build(job.on_core(runner.default_core()), timeout_s=60)
     assert outcome.status == "failed" and "DatasetError" in outcome.error and "gone.hdf5" in outcome.error

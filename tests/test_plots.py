@@ -87,15 +87,16 @@ def hand_made_runs() -> pd.DataFrame:
 
 def test_leaderboard_picks_the_fastest_point_at_the_threshold():
     board = leaderboard.leaderboard(hand_made_runs(), threshold=0.9).set_index("algorithm")
-    assert board.loc["b", "qps"] == 300.0 and board.loc["b", "rank"] == 2  # 0.97 beats 0.91 on QPS
-    assert not board.loc["b", "single_thread_ok"]  # its proof travels with it
+    # b's fastest run above 0.9 (300 QPS) failed the single-thread proof: counted, never ranked.
+    assert board.loc["b", "qps"] == 250.0 and board.loc["b", "rank"] == 2 and board.loc["b", "flagged"] == 1
     assert board.loc["a", "qps"] == 500.0 and board.loc["a", "recall"] == 0.900  # 0.899 is below
     assert board.loc["a", "rank"] == 1
     assert board.loc["a", "query_params"] == "ef=1"
     assert np.isnan(board.loc["c", "qps"]) and board.loc["c", "max_recall"] == 0.80
     assert pd.isna(board.loc["c", "rank"])
     assert board.index.tolist() == ["a", "b", "c"]  # ranked, the one without an entry last
-    assert leaderboard.leaderboard(hand_made_runs(), threshold=0.96).set_index("algorithm")["qps"].notna().sum() == 1
+    # Above 0.96 only b's flagged run: no entry at all.
+    assert leaderboard.leaderboard(hand_made_runs(), threshold=0.96).set_index("algorithm")["qps"].notna().sum() == 0
 
 
 def test_qrels_metric_is_plottable_like_recall():

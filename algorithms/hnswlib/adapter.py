@@ -4,8 +4,8 @@ Build parameters: ``M`` (graph degree) and ``ef_construction``.  Query parameter
 beam width; hnswlib needs ef >= k, so it is raised to k when smaller).  Distances map to hnswlib
 spaces: euclidean → ``l2``, angular → ``cosine`` (hnswlib normalises vectors itself), ip → ``ip``.
 
-Threads: hnswlib has its own pool; ``fit`` sets it to one thread and every call passes
-``num_threads=1``.
+Threads: hnswlib has its own pool; ``fit`` sets it to one thread (``set_num_threads(1)``, which
+every search then uses) and batch searches pass ``num_threads=1`` as well.
 """
 
 from __future__ import annotations
@@ -33,32 +33,33 @@ class Hnswlib(Algorithm):
                                M=self.build_params["M"], random_seed=_SEED)
         self._index.set_num_threads(1)
         self._index.add_items(x, np.arange(self._n), num_threads=1)
-        self._ef = None
+        self._knn = self._index.knn_query
         self.apply_query_params()
 
     def apply_query_params(self) -> None:
-        self._want_ef = self.query_params["ef"]
+        self._k = None  # the beam is set for the next k asked
 
-    def _depth(self, k: int) -> int:
-        """Results to ask for (at most n); sets the beam to max(ef, k) when it changes."""
-        ef = max(self._want_ef, k)
-        if ef != self._ef:
-            self._index.set_ef(ef)
-            self._ef = ef
-        return min(k, self._n)
+    def _set_k(self, k: int) -> None:
+        """hnswlib needs ef >= k: the beam is max(ef, k); at most n results exist."""
+        self._index.set_ef(max(self.query_params["ef"], k))
+        self._k, self._kk = k, min(k, self._n)
 
     def query(self, vector: np.ndarray, k: int) -> np.ndarray:
-        kk = self._depth(k)
-        if kk == 0:
+        # The hot path of single mode: one comparison, then the library, its thread count already 1
+        # (set_num_threads in fit); the row of uint64 labels is the answer (integer ids).
+        if k != self._k:
+            self._set_k(k)
+        if self._kk == 0:
             return np.empty(0, dtype=np.int64)
-        return self._index.knn_query(vector, k=kk, num_threads=1)[0][0].astype(np.int64)
+        return self._knn(vector, self._kk)[0][0]
 
     def batch_query(self, queries: np.ndarray, k: int) -> np.ndarray:
-        kk = self._depth(k)
+        if k != self._k:
+            self._set_k(k)
         out = np.full((queries.shape[0], k), -1, dtype=np.int64)
-        if kk and len(queries):
-            out[:, :kk] = self._index.knn_query(np.ascontiguousarray(queries, dtype=np.float32), k=kk,
-                                                num_threads=1)[0]
+        if self._kk and len(queries):
+            x = np.ascontiguousarray(queries, dtype=np.float32)
+            out[:, : self._kk] = self._knn(x, k=self._kk, num_threads=1)[0]
         return out
 
     def index_size_bytes(self) -> int:

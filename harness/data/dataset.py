@@ -40,6 +40,7 @@ in float64 so that near-ties are ordered by their true distance.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -153,11 +154,39 @@ class Dataset:
         self.dimension = int(attrs.get("dimension", train_shape[1]))
         self.n_train = int(train_shape[0])
         self.has_ground_truth = "neighbors" in keys and "distances" in keys
+        self._check_shapes(where, root, kind, train_shape)
         self.has_text = "corpus" in top_keys and "queries" in top_keys
         self.has_qrels = "qrels" in top_keys
         self.attrs = {k: _decode(v) for k, v in attrs.items()}
         if kind == "text" and not self.has_text:
             raise DatasetError(f"{where}: type is 'text' but the file has no corpus/ and queries/ texts")
+
+    def _check_shapes(self, where: str, root: h5py.Group, kind: str, train_shape: tuple) -> None:
+        """What the header alone tells: non-empty sets, one dimension, ground truth that fits the queries
+        (values are checked by :func:`harness.data.checks.check_values`)."""
+        test = root["test"]
+        if kind == "dense":
+            test_shape = test.shape if isinstance(test, h5py.Dataset) else None
+        else:
+            test_shape = tuple(int(x) for x in test.attrs["shape"]) if "shape" in test.attrs else None
+        if test_shape is None or len(test_shape) != 2:
+            raise DatasetError(f"{where}: 'test' must be a 2-D {'array' if kind == 'dense' else 'CSR group'}")
+        if self.n_train < 1 or test_shape[0] < 1:
+            raise DatasetError(f"{where}: empty {'train' if self.n_train < 1 else 'test'} set "
+                               f"(train {train_shape}, test {test_shape})")
+        if test_shape[1] != train_shape[1] or self.dimension != train_shape[1]:
+            raise DatasetError(f"{where}: dimensions disagree: train {train_shape[1]}, test {test_shape[1]}, "
+                               f"attribute dimension {self.dimension}")
+        if self.has_ground_truth:
+            shapes = {key: getattr(root[key], "shape", None) for key in ("neighbors", "distances")}
+            if any(s is None or len(s) != 2 for s in shapes.values()) or shapes["neighbors"] != shapes["distances"] \
+                    or shapes["neighbors"][0] != test_shape[0] or shapes["neighbors"][1] < 1:
+                raise DatasetError(f"{where}: ground truth neighbors {shapes['neighbors']} / distances "
+                                   f"{shapes['distances']} must both be (queries = {test_shape[0]}, depth >= 1)")
+
+    def stored(self, key: str) -> h5py.Dataset | h5py.Group:
+        """The file's object for ``key`` of this representation, for readers that stream large arrays."""
+        return self._file[self._prefix + key]
 
     def _read_representations(self, f: h5py.File, attrs: Mapping) -> None:
         group = f.get("representations")
@@ -169,6 +198,15 @@ class Dataset:
         except json.JSONDecodeError as exc:
             raise DatasetError(f"{self.path}: attribute 'aliases' is not JSON ({exc})") from exc
         self.primary = self.resolve(_decode(attrs.get("primary", self.representations[0])))
+
+    @cached_property
+    def sha256(self) -> str:
+        """SHA-256 of the file's bytes: the dataset's identity in results (names can be reused)."""
+        digest = hashlib.sha256()
+        with open(self.path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 22), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
 
     def close(self) -> None:
         """Close the file (a representation's view leaves it to the dataset it came from)."""

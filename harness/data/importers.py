@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from harness import paths
+from harness.data.checks import check_values
 from harness.data.dataset import GROUND_TRUTH_DEPTH, Dataset, DatasetError
 from harness.data.writer import write_dataset
 
@@ -163,6 +164,7 @@ def import_ann_benchmarks(
     """Validate an ann-benchmarks HDF5 file and copy it to ``<directory>/<name or stem>.hdf5``."""
     src = Path(src)
     with Dataset(src) as ds:  # raises DatasetError naming src for unreadable files or unsupported distances
+        check_values(ds)  # NaN/Inf, bad CSR, ground truth out of range or unsorted: refused before copying
         if not ds.has_ground_truth:
             raise DatasetError(f"{src}: no ground truth ('neighbors'/'distances'); cannot benchmark recall")
         # Only the small arrays are read: train may be gigabytes and Dataset already checked its shape.

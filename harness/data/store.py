@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from harness import paths
+from harness.data.checks import check_values
 from harness.data.dataset import REPRESENTATION_SEPARATOR, Dataset, DatasetError
 from harness.data.recipes import DatasetContents, generated_limit
 from harness.data.registry import LIMIT_REPRESENTATIONS, REGISTRY, DatasetSpec, MultiDatasetSpec
@@ -96,7 +97,7 @@ def _prepare_multi(spec: MultiDatasetSpec, directory: str | Path | None, progres
 def open_dataset(
     name_or_path: str | Path, directory: str | Path | None = None, prepare_missing: bool = True
 ) -> Dataset:
-    """Open a dataset by registry name, by file name in the data dir, or by path.
+    """Open a dataset by registry name, by file name in the data dir, or by path, and check its values.
 
     A ``Path``, an ``.hdf5``/``.h5`` name or anything containing a path
     separator is opened as a file.  Otherwise ``<data dir>/<name>.hdf5`` is
@@ -104,7 +105,22 @@ def open_dataset(
     by name); a registry dataset that is missing is prepared first (unless
     ``prepare_missing`` is false).  ``<name>:<representation>`` opens one
     representation (by name or role alias) of a multi-representation dataset.
+    Shapes are checked on opening and values (finite, valid CSR, ground truth in range and sorted)
+    by :func:`harness.data.checks.check_values`, before anything runs on the file.
     """
+    dataset = _open(name_or_path, directory, prepare_missing)
+    try:
+        check_values(dataset)
+    except BaseException:
+        dataset.close()
+        raise
+    return dataset
+
+
+def _open(
+    name_or_path: str | Path, directory: str | Path | None = None, prepare_missing: bool = True
+) -> Dataset:
+    """:func:`open_dataset` without the value checks."""
     text = str(name_or_path)
     if isinstance(name_or_path, Path) or Path(text).suffix in (".hdf5", ".h5") or os.sep in text or "/" in text:
         return Dataset(name_or_path)
@@ -112,7 +128,7 @@ def open_dataset(
         return dimension_cut(text, directory, prepare_missing)
     if REPRESENTATION_SEPARATOR in text:  # <multi dataset>:<representation>, opened on its own
         base, _, representation = text.partition(REPRESENTATION_SEPARATOR)
-        with open_dataset(base, directory, prepare_missing) as whole:
+        with _open(base, directory, prepare_missing) as whole:
             if not whole.representations:
                 whole.representation(representation)  # raises: the file has one representation
             name = f"{whole.name}{REPRESENTATION_SEPARATOR}{whole.resolve(representation)}"

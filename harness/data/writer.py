@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 import scipy.sparse as sp
 
+from harness.data.checks import check_values
 from harness.data.dataset import (
     DISTANCES,
     KINDS,
@@ -73,6 +74,11 @@ def write_dataset(
         if len(values) != rows:
             raise DatasetError(f"{path}: {key} has {len(values)} strings for {rows} rows")
     qrel_rows = _qrel_rows(path, qrels, text) if qrels else None
+    for key, m in (("train", train), ("test", test)):  # before the ground truth is computed on them
+        if m.shape[0] < 1:
+            raise DatasetError(f"{path}: empty {key} set")
+        if not np.isfinite(m.data if sparse else np.asarray(m)).all():
+            raise DatasetError(f"{path}: {key} holds NaN or infinite values")
     if neighbors is None or distances is None:
         neighbors, distances = compute_ground_truth(train, test, distance, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +110,8 @@ def write_dataset(
                 for key, values in zip(("query_ids", "doc_ids"), qrel_rows[:2], strict=True):
                     g.create_dataset(key, data=np.array(values, dtype=object), dtype=h5py.string_dtype("utf-8"))
                 g.create_dataset("relevance", data=np.asarray(qrel_rows[2], dtype=np.int32))
+        with Dataset(tmp) as written:  # given ground truth too: the file is checked as a reader will
+            check_values(written)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -28,6 +28,9 @@ from typing import Any
 import yaml
 
 TOP_LEVEL_KEYS = {"adapter", "description", "groups"}
+# A config expands to at most this many builds and query settings per group: a grid larger than
+# that is a mistake (or a YAML alias bomb), refused before it is expanded.
+MAX_GRID = 100_000
 GROUP_KEYS = {"build", "query", "description"}
 
 
@@ -70,29 +73,59 @@ class AlgorithmDefinition:
         """Expand the run groups (or one of them) into builds with their query settings."""
         if group is not None and group not in self.groups:
             raise ConfigError(f"{self.config_path}: no run group {group!r} (groups: {', '.join(self.groups)})")
-        merged: dict[str, tuple[dict[str, Any], list[dict[str, Any]], list[str]]] = {}
+        # Builds and settings are told apart by their canonical JSON (types kept: 1 is not "1").
+        merged: dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]], list[str]]] = {}
         for name, spec in self.groups.items():
             if group is not None and name != group:
                 continue
-            for build in expand_grid(spec.get("build") or {}):
-                key = json.dumps(build, sort_keys=True)
-                _, queries, names = merged.setdefault(key, (build, [], []))
-                for q in expand_grid(spec.get("query") or {}):
-                    if q not in queries:
-                        queries.append(q)
+            where = f"{self.config_path}: run group {name!r}"
+            settings = [(canonical(q), q) for q in expand_grid(spec.get("query") or {}, f"{where}: query")]
+            for build in expand_grid(spec.get("build") or {}, f"{where}: build"):
+                _, queries, names = merged.setdefault(canonical(build), (build, {}, []))
+                for key, q in settings:
+                    queries.setdefault(key, q)
                 names.append(name)
-        return [BuildSpec(self.name, b, q, tuple(n)) for b, q, n in merged.values()]
+        specs = [BuildSpec(self.name, b, list(q.values()), tuple(n)) for b, q, n in merged.values()]
+        seen: dict[str, BuildSpec] = {}
+        for spec in specs:  # distinct builds must have distinct result files
+            other = seen.setdefault(spec.slug, spec)
+            if other is not spec:
+                raise ConfigError(f"{self.config_path}: builds {other.build} and {spec.build} would share the "
+                                  f"result file {spec.slug}.h5")
+        return specs
 
 
-def expand_grid(params: dict[str, Any]) -> list[dict[str, Any]]:
+def canonical(params: dict[str, Any]) -> str:
+    """The JSON of a parameter mapping with sorted keys: equal only for equal values of equal types."""
+    return json.dumps(params, sort_keys=True, default=repr)
+
+
+def grid_size(params: dict[str, Any], where: str = "config") -> int:
+    """How many combinations :func:`expand_grid` would make, without making them; an empty list
+    (no value to run) is an error naming ``where`` and the key."""
+    size = 1
+    for key, value in params.items():
+        if isinstance(value, list) and not value:
+            raise ConfigError(f"{where}: {key!r} is an empty list: no value to run")
+        size *= grid_size(value, f"{where}.{key}") if isinstance(value, dict) else len(value) \
+            if isinstance(value, list) else 1
+        size = min(size, MAX_GRID + 1)  # enough to refuse; keeps alias bombs from big-number arithmetic
+    return size
+
+
+def expand_grid(params: dict[str, Any], where: str = "config") -> list[dict[str, Any]]:
     """``{a: [1, 2], b: 3}`` → ``[{a: 1, b: 3}, {a: 2, b: 3}]`` (scalars are one-element lists).
 
     A nested mapping expands the same way, inside its key: ``{stage1: {ef: [10, 20]}}`` gives
     ``{stage1: {ef: 10}}`` and ``{stage1: {ef: 20}}`` (the pipeline adapter's stage parameters).
+    A grid of more than ``MAX_GRID`` combinations is refused before it is made.
     """
+    size = grid_size(params, where)
+    if size > MAX_GRID:
+        raise ConfigError(f"{where}: expands to more than {MAX_GRID:,} combinations")
     keys = list(params)
-    values = [expand_grid(v) if isinstance(v, dict) else v if isinstance(v, list) else [v]
-              for v in params.values()]
+    values = [expand_grid(v, f"{where}.{k}") if isinstance(v, dict) else v if isinstance(v, list) else [v]
+              for k, v in params.items()]
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
 
 
@@ -101,16 +134,33 @@ SLUG_MAX = 200  # with .h5 / .log and the temp-file marker, names stay under the
 
 def params_slug(params: dict[str, Any]) -> str:
     """``M=16_ef_construction=200``; nested mappings flatten to dotted keys (``stage1.M=16``, a
-    level named ``build`` is left out), and a very long slug is cut and ends with a hash of it."""
+    level named ``build`` is left out).
+
+    The readable text is kept when it names the build unambiguously; it ends with a hash of the
+    build's canonical JSON when it would not: characters outside ``[A-Za-z0-9=._+-]`` replaced
+    (``x/y`` and ``x y``), a string that reads as another type (``"1"`` beside ``1``), or a slug
+    too long for a file name (cut).
+    """
     if not params:
         return "default"
     flat = _flatten(params)
-    text = "_".join(f"{k}={flat[k]}" for k in sorted(flat))
-    text = re.sub(r"[^A-Za-z0-9=._+-]", "-", text)
-    if len(text) > SLUG_MAX:
-        digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    raw = "_".join(f"{k}={flat[k]}" for k in sorted(flat))
+    text = re.sub(r"[^A-Za-z0-9=._+-]", "-", raw)
+    ambiguous = text != raw or any(isinstance(v, str) and _reads_as_other_type(v) for v in flat.values())
+    if ambiguous or len(text) > SLUG_MAX:
+        digest = hashlib.sha256(canonical(params).encode()).hexdigest()[:12]
         text = f"{text[:SLUG_MAX - 13]}-{digest}"
     return text
+
+
+def _reads_as_other_type(value: str) -> bool:
+    if value in ("True", "False", "None"):
+        return True
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -124,10 +174,24 @@ def _flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML would keep the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_definition(folder: Path) -> AlgorithmDefinition:
     path = folder / "config.yml"
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
     if not isinstance(raw, dict):

@@ -18,7 +18,7 @@ from harness.report.metrics import RunMetric, run_metric
 GROUP = ["dataset", "k", "mode"]
 COLUMNS = [
     "dataset", "k", "mode", "rank", "algorithm", "qps", "recall", "max_recall", "build", "query_params",
-    "build_time_s", "index_mib", "repeat_spread", "single_thread_ok", "cpu_ratio", "contention_s", "runs",
+    "build_time_s", "index_mib", "repeat_spread", "cpu_ratio", "contention_s", "runs", "flagged",
 ]
 
 
@@ -40,21 +40,22 @@ def leaderboard(frame: pd.DataFrame, threshold: float = 0.9, quality: str = "rec
     speed and their best quality (`max_recall`), so a missing entry is visible.
     """
     quality_metric, speed_metric = run_metric(quality), run_metric(speed)
-    ok = plots.ok_runs(frame)
-    ok = ok.assign(series=results.series_of(ok))  # an adapter with several methods has a row per method
+    ok = frame[frame["status"] == "ok"]
+    # An adapter with several methods has a row per method; flagged runs are counted, never ranked.
+    ok = ok.assign(series=results.series_of(ok), trusted=results.trusted(ok))
     rows = []
     for (dataset, k, mode, algorithm), runs in ok.groupby(GROUP + ["series"], sort=True):
-        best = best_point(runs, threshold, quality_metric, speed_metric)
+        best = best_point(runs[runs["trusted"]], threshold, quality_metric, speed_metric)
         row = {"dataset": dataset, "k": int(k), "mode": mode, "algorithm": algorithm, "runs": len(runs),
-               "max_recall": quality_metric.values(runs).max()}
+               "flagged": int((~runs["trusted"]).sum()), "max_recall": quality_metric.values(runs).max()}
         if best is not None:
             row.update({
                 "qps": _value(speed_metric, best), "recall": best["recall"],
                 "build": best["build"], "query_params": _params(best["query_params"]),
                 "build_time_s": best["build_time_s"],
                 "index_mib": _value(run_metric("index_size"), best),
-                "repeat_spread": best["repeat_spread"], "single_thread_ok": bool(best["single_thread_ok"]),
-                "cpu_ratio": best["cpu_ratio"], "contention_s": best.get("contention_s", np.nan),
+                "repeat_spread": best["repeat_spread"], "cpu_ratio": best["cpu_ratio"],
+                "contention_s": best.get("contention_s", np.nan),
             })
         rows.append(row)
     board = pd.DataFrame(rows, columns=COLUMNS)
@@ -109,7 +110,7 @@ def bar_chart(board: pd.DataFrame, out_dir: Path, threshold: float,
         ax.set_xlabel(f"Queries per second at recall@{k} ≥ {threshold:g} (1/s)")
         ax.set_title(f"{dataset} · k={k} · {mode} mode", fontsize=10)
         ax.margins(x=0.35)
-        stem = f"leaderboard_{dataset}_k{k}_{mode}"
+        stem = plots.file_stem("leaderboard", dataset, f"k{k}", mode)
         paths = [out_dir / f"{stem}.{fmt}" for fmt in plots.FORMATS]
         out_dir.mkdir(parents=True, exist_ok=True)
         for path in paths:

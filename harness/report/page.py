@@ -67,10 +67,10 @@ window.addEventListener('load', () => {
 BOARD_COLUMNS = [
     ("rank", "rank"), ("algorithm", "algorithm"), ("qps", "QPS"), ("recall", "recall"),
     ("max_recall", "max recall"), ("build", "build"), ("query_params", "query"), ("build_time_s", "build s"),
-    ("index_mib", "index MiB"), ("repeat_spread", "repeat spread"), ("single_thread_ok", "one core"),
-    ("cpu_ratio", "CPU/wall"), ("runs", "runs"),
+    ("index_mib", "index MiB"), ("repeat_spread", "repeat spread"), ("cpu_ratio", "CPU/wall"), ("runs", "runs"),
+    ("flagged", "flagged runs"),
 ]
-TEXT_COLUMNS = {"algorithm", "build", "query_params", "single_thread_ok"}
+TEXT_COLUMNS = {"algorithm", "build", "query_params"}
 
 
 def _cell(column: str, value: object) -> str:
@@ -78,8 +78,6 @@ def _cell(column: str, value: object) -> str:
         text = ""
     elif column == "qps":
         text = f"{value:,.0f}"
-    elif column == "single_thread_ok":
-        text = "yes" if value else "NO"
     elif isinstance(value, float):
         text = f"{value:.4g}"
     else:
@@ -93,8 +91,8 @@ def board_table(board: pd.DataFrame) -> str:
                    for c, t in BOARD_COLUMNS)
     rows = []
     for _, row in board.iterrows():
-        flagged = row["single_thread_ok"] is False or row["single_thread_ok"] == False  # noqa: E712
-        cls = ' class="flagged"' if flagged and pd.notna(row["qps"]) else ""
+        # Runs that failed the single-thread proof or the cache canary are not ranked; say so.
+        cls = ' class="flagged"' if row["flagged"] else ""
         rows.append(f"<tr{cls}>" + "".join(_cell(c, row[c]) for c, _ in BOARD_COLUMNS) + "</tr>")
     return f"<table class=leaderboard><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
@@ -130,7 +128,7 @@ def render(frame: pd.DataFrame, board: pd.DataFrame, figures: list[plots.Figure]
     sections = []
     for (dataset, k, mode), group in board.groupby(leaderboard.GROUP, sort=True):
         imgs = []
-        bar = out_dir / f"leaderboard_{dataset}_k{k}_{mode}.png"
+        bar = out_dir / f"{plots.file_stem('leaderboard', dataset, f'k{k}', mode)}.png"
         if bar.exists():
             imgs.append((bar.name, None, f"best QPS at recall ≥ {threshold:g}"))
         for fig in figures:

@@ -7,6 +7,7 @@ Figures go to ``plots/`` as PNG and SVG, named ``<dataset>_k<k>_<mode>_<y>-vs-<x
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from harness.report.metrics import RunMetric, pareto_frontier, run_metric  # noqa: E402
-from harness.results import series_of  # noqa: E402
+from harness.results import series_of, trusted  # noqa: E402
 
 # The figures `annsweep plot` draws when no --x/--y is given: (x, y), recall on x.
 # Runs of datasets with relevance judgements also get the task-quality frontier (none drawn without them).
@@ -38,6 +39,13 @@ class Figure:
     x: str
     y: str
     paths: tuple[Path, ...]
+
+
+def file_stem(*parts: object) -> str:
+    """A file name from values read out of result files (a dataset name, a mode): only characters
+    that cannot leave the output folder or hide the file; never empty."""
+    text = re.sub(r"[^A-Za-z0-9@=+.,:_-]", "-", "_".join(str(p) for p in parts)).lstrip(".")
+    return text[:200] or "unnamed"
 
 
 def algorithm_colors(algorithms: list[str]) -> dict[str, tuple]:
@@ -59,7 +67,8 @@ def machine_of(frame: pd.DataFrame) -> str:
 
 
 def ok_runs(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[frame["status"] == "ok"]
+    """The runs figures and the leaderboard draw on: successful, single-threaded, not from a cache."""
+    return frame[trusted(frame)]
 
 
 def draw(frame: pd.DataFrame, x: RunMetric, y: RunMetric, *, title: str, k: int, colors: dict[str, tuple],
@@ -114,7 +123,7 @@ def plot_dataset(frame: pd.DataFrame, out_dir: Path, *, pairs: list[tuple[str, s
             fig = draw(group, x, y, title=title, k=int(k), colors=colors, raw=raw, x_scale=x_scale)
             if fig is None:  # e.g. p99 latency exists in single mode only
                 continue
-            stem = f"{dataset}_k{k}_{mode}_{y.name}-vs-{x.name}"
+            stem = file_stem(dataset, f"k{k}", mode, f"{y.name}-vs-{x.name}")
             paths = tuple(out_dir / f"{stem}.{fmt}" for fmt in FORMATS)
             for path in paths:
                 fig.savefig(path, dpi=110)

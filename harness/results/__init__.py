@@ -12,14 +12,24 @@ from harness.results.files import (
     ResultWriter,
     RunRecord,
     mark_failed,
+    read_header,
     read_status,
     remove_stale,
     result_path,
     stale_temp_files,
     temp_path,
 )
-from harness.results.tables import RUN_COLUMNS, TASK_COLUMNS, load, read_runs, run_table, series_of, summarize
+from harness.results.tables import (
+    RUN_COLUMNS,
+    TASK_COLUMNS,
+    load,
+    read_runs,
+    run_table,
+    series_of,
+    summarize,
+    trusted,
+)
 
 __all__ = ["RUN_COLUMNS", "TASK_COLUMNS", "BuildFacts", "ProofRecord", "ResultHeader", "ResultWriter", "RunRecord",
-           "load", "mark_failed", "read_runs", "read_status", "remove_stale", "result_path", "run_table", "series_of",
-           "stale_temp_files", "summarize", "temp_path"]
+           "load", "mark_failed", "read_header", "read_runs", "read_status", "remove_stale", "result_path", "run_table",
+           "series_of", "stale_temp_files", "summarize", "temp_path", "trusted"]

@@ -55,6 +55,7 @@ class ResultHeader:
     k: int
     build_params: dict[str, Any]
     build_slug: str
+    dataset_sha256: str = ""  # the dataset file's content: a file reusing a name is another dataset
 
     def attrs(self) -> dict[str, Any]:
         return {"format_version": FORMAT_VERSION, **asdict(self)}
@@ -82,7 +83,7 @@ class ProofRecord:
     num_threads: int
     affinity: list[int]
     single_thread_ok: bool
-
+    outside_wait_s: float = 0.0  # the worker's threads waited for the core while none of its threads ran
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -104,6 +105,9 @@ class RunRecord:
     task_metrics: dict[str, float] = field(default_factory=dict)  # nDCG@10, ... against qrels
     latencies_ns: np.ndarray | None = None  # repeats×nq, single mode
     latency_percentiles: dict[str, float] = field(default_factory=dict)  # of the fastest repeat
+    canary_time_s: float = float("nan")  # the same queries perturbed, after the timed repeats
+    cache_ratio: float = float("nan")  # canary / best repeat: ~1 for an index, >> 1 for a cache
+    caching_suspected: bool = False
 
     @property
     def recall(self) -> float:
@@ -115,6 +119,8 @@ class RunRecord:
             "repeat_times_s": self.repeat_times_s, "best_time_s": self.best_time_s, "qps": self.qps,
             "repeat_spread": self.repeat_spread, **asdict(self.proof), "extra_metrics": self.extra_metrics,
             "warmup_s": self.warmup_s, "series": self.series, **self.task_metrics, **self.latency_percentiles,
+            "canary_time_s": self.canary_time_s, "cache_ratio": self.cache_ratio,
+            "caching_suspected": self.caching_suspected,
         }
 
 
@@ -187,6 +193,21 @@ def remove_stale(final: Path) -> None:
     """Delete temporary files of ``final`` before a build starts (left by a killed sweep)."""
     for stale in stale_temp_files(final):
         stale.unlink(missing_ok=True)
+
+
+def read_header(path: Path) -> dict[str, Any] | None:
+    """The attributes of a readable result file (JSON values decoded); None if absent or unreadable."""
+    try:
+        with h5py.File(path, "r") as f:
+            attrs = {k: plain(v) for k, v in f.attrs.items()}
+    except OSError:
+        return None
+    for key in ("build_params",):
+        try:
+            attrs[key] = json.loads(attrs.get(key, "{}"))
+        except (TypeError, ValueError):
+            attrs[key] = None
+    return attrs
 
 
 def read_status(path: Path) -> tuple[str, str] | None:

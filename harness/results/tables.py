@@ -6,6 +6,7 @@ line prints (:func:`summarize`, :func:`run_table`).  Reading only: result files 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ RUN_COLUMNS = [
     "dataset", "k", "algorithm", "series", "build", "mode", "status", "recall", "qps", "query_params", "build_params",
     "build_time_s", "index_size_bytes", "rss_delta_bytes", "uss_delta_bytes", "best_time_s", "repeat_times_s",
     "repeat_spread", "latency_p50_us", "latency_p95_us", "latency_p99_us", "latency_p999_us", "cpu_ratio",
-    "other_threads_cpu_s", "contention_s", "active_threads", "num_threads", "affinity", "single_thread_ok", "warmup_s",
+    "other_threads_cpu_s", "contention_s", "outside_wait_s", "active_threads", "num_threads", "affinity",
+    "single_thread_ok", "canary_time_s", "cache_ratio", "caching_suspected", "warmup_s",
     "nDCG@10", "R@2", "R@10", "R@100", "RR@10", "extra_metrics", "environment", "error", "file",
 ]
 
@@ -62,7 +64,28 @@ def read_runs(path: Path) -> list[dict[str, Any]]:
         if top.get("status") != "ok" and not any(r["status"] != "ok" for r in rows):
             rows.append({**base, "series": top.get("algorithm"), "status": "failed",
                          "error": top.get("error", "unknown error")})
-        return rows
+    for row in rows:
+        check_row(row)
+    return rows
+
+
+def check_row(row: dict[str, Any]) -> None:
+    """Refuse (ValueError) a row no run of annsweep could have written: the tables, plots and
+    leaderboard then never rank a recall of 1.5 or an infinite QPS."""
+    for key in ("dataset", "algorithm"):
+        if not isinstance(row.get(key), str) or not row[key]:
+            raise ValueError(f"attribute {key!r} is {row.get(key)!r}, not a name")
+    if isinstance(row.get("k"), bool) or not isinstance(row.get("k"), int) or row["k"] < 1:
+        raise ValueError(f"attribute 'k' is {row.get('k')!r}, not a positive integer")
+    if row["status"] != "ok":
+        return
+    if row.get("mode") not in ("single", "batch"):
+        raise ValueError(f"a run's mode is {row.get('mode')!r}")
+    for key, low, high in (("recall", 0.0, 1.0), ("qps", 0.0, np.inf), ("best_time_s", 0.0, np.inf)):
+        value = row.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value) \
+                or not low <= value <= high or (key != "recall" and value == 0):
+            raise ValueError(f"a run's {key} is {value!r}")
 
 
 def load(root: Path | str | None = None, dataset: str | None = None) -> pd.DataFrame:
@@ -72,22 +95,33 @@ def load(root: Path | str | None = None, dataset: str | None = None) -> pd.DataF
     for path in iter_result_files(root, dataset):
         try:
             rows.extend(read_runs(path))
-        except OSError as exc:
-            rows.append({"file": str(path), "status": "unreadable", "error": str(exc)})
+        except Exception as exc:  # one bad file must not hide the others: skipped, named
+            print(f"annsweep: skipping {path}: not a readable result file ({type(exc).__name__}: {exc})",
+                  file=sys.stderr)
     frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
     return frame
 
 
+def trusted(frame: pd.DataFrame) -> pd.Series:
+    """Runs that count: succeeded, passed the single-thread proof and were not answered from a cache
+    (a run without a flag, e.g. an older file, counts)."""
+    ok = frame["status"] == "ok"
+    proof = frame["single_thread_ok"] if "single_thread_ok" in frame else pd.Series(True, index=frame.index)
+    cache = frame["caching_suspected"] if "caching_suspected" in frame else pd.Series(False, index=frame.index)
+    return ok & (proof.astype("object") != False) & (cache.astype("object") != True)  # noqa: E712
+
+
 def summarize(frame: pd.DataFrame, threshold: float = 0.9) -> pd.DataFrame:
-    """Per (dataset, series, mode): runs, failures, best recall, and the best QPS at recall ≥ threshold.
+    """Per (dataset, series, mode): runs, failures, best recall, and the best QPS at recall ≥ threshold
+    among the trusted runs (flagged ones are counted, never picked).
 
     A series is the algorithm, or one method of an adapter that stands for several (a pipeline's shape).
     """
     rows = []
-    frame = frame.assign(series=series_of(frame))
+    frame = frame.assign(series=series_of(frame), trusted=trusted(frame))
     for (dataset, algorithm, mode), g in frame.groupby(["dataset", "series", "mode"], dropna=False, sort=True):
         ok = g[g["status"] == "ok"]
-        above = ok[ok["recall"] >= threshold]
+        above = ok[ok["trusted"] & (ok["recall"] >= threshold)]
         best = above.loc[above["qps"].idxmax()] if len(above) else None
         rows.append({
             "dataset": dataset, "algorithm": algorithm, "mode": mode, "runs": len(ok),
@@ -99,6 +133,7 @@ def summarize(frame: pd.DataFrame, threshold: float = 0.9) -> pd.DataFrame:
                if ok["nDCG@10"].notna().any() else {}),  # datasets with qrels
             "params": (f"{best['build']} {best['query_params']}" if best is not None else ""),
             "not_single_thread": int((ok["single_thread_ok"] == False).sum()),  # noqa: E712
+            "caching_suspected": int((ok["caching_suspected"] == True).sum()),  # noqa: E712
         })
     return pd.DataFrame(rows)
 

@@ -20,6 +20,7 @@ Each executor reports progress (tqdm over builds) and returns the outcomes in pl
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import queue
@@ -74,7 +75,7 @@ class LocalExecutor:
         with tqdm(total=len(jobs), desc="builds", unit="build", disable=len(jobs) < 2) as bar:
             if len(self.cores) == 1:
                 for i, job in enumerate(jobs):
-                    outcomes[i] = run_task(job, self.cores[0])
+                    outcomes[i] = _on_leased_core(run_task, job, self.cores[0])
                     bar.update()
                 return outcomes
             free: queue.SimpleQueue[int] = queue.SimpleQueue()
@@ -84,7 +85,7 @@ class LocalExecutor:
             def on_a_free_core(job: Any) -> Any:
                 core = free.get()  # a pool of len(cores) threads: one is always free here
                 try:
-                    return run_task(job, core)
+                    return _on_leased_core(run_task, job, core)
                 finally:
                     free.put(core)
 
@@ -99,36 +100,57 @@ class LocalExecutor:
         return outcomes
 
 
-# --- Ray ----------------------------------------------------------------------------------------
+def _on_leased_core(run_task: RunTask, job: Any, core: int) -> Any:
+    """A local build on ``core``, once no other sweep of this machine (or Ray task) holds it."""
+    with core_lease([core], waiting=f"core {core} is in use by another annsweep sweep; waiting for it"):
+        return run_task(job, core)
+
+
+# --- core leases (local builds and Ray tasks) -----------------------------------------------------
 
 LEASE_DIR = Path(tempfile.gettempdir()) / "annsweep-cores"
 
 
 @contextmanager
-def core_lease(cores: Sequence[int] | None = None, poll_s: float = 0.2) -> Iterator[int]:
+def core_lease(cores: Sequence[int] | None = None, poll_s: float = 0.2, waiting: str = "") -> Iterator[int]:
     """Hold one core of this node exclusively (highest free first) until the block ends.
 
-    An ``flock`` per core, so the lease also ends if the holder dies.  Ray starts at most
-    ``num_cpus`` one-CPU tasks per node at a time, so with ``num_cpus`` ≤ the node's cores a free
-    core is always found; otherwise the task waits for one.
+    An ``flock`` per core, shared by every sweep of this machine (any user: the files are
+    world-writable in a sticky folder), so the lease also ends if the holder dies.  Local builds
+    lease the core they pin to, so two sweeps never share one; Ray starts at most ``num_cpus``
+    one-CPU tasks per node at a time, so with ``num_cpus`` ≤ the node's cores a free core is always
+    found.  Otherwise the caller waits (``waiting`` is printed once).
     """
     cores = sorted(cores if cores is not None else os.sched_getaffinity(0), reverse=True)
-    LEASE_DIR.mkdir(parents=True, exist_ok=True)
+    if not LEASE_DIR.is_dir():
+        LEASE_DIR.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            LEASE_DIR.chmod(0o1777)
+    told = False
     while True:
         for core in cores:
-            handle = open(LEASE_DIR / f"core-{core}.lock", "a+")
+            path = LEASE_DIR / f"core-{core}.lock"
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+            with contextlib.suppress(OSError):
+                os.fchmod(fd, 0o666)
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                handle.close()
+                os.close(fd)
                 continue
             try:
                 yield core
             finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-                handle.close()
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
             return
+        if waiting and not told:
+            print(waiting, flush=True)
+            told = True
         time.sleep(poll_s)
+
+
+# --- Ray ----------------------------------------------------------------------------------------
 
 
 def _leased(run_task: RunTask, job: Any) -> Any:

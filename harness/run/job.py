@@ -25,6 +25,7 @@ class WorkerJob:
     dataset: str  # its name in results
     dataset_path: Path
     representation: str | None  # of a multi-representation file: the one opened (``name:dense``)
+    dataset_sha256: str  # the file's content, recorded with the result
     k: int
     runs: int
     modes: tuple[str, ...]
@@ -36,7 +37,7 @@ class WorkerJob:
 
     def header(self) -> ResultHeader:
         """What its result file is the result of (the worker's file, or the runner's failure record)."""
-        return ResultHeader(self.algorithm, self.dataset, self.k, self.build, self.build_slug)
+        return ResultHeader(self.algorithm, self.dataset, self.k, self.build, self.build_slug, self.dataset_sha256)
 
     def on_core(self, core: int) -> WorkerJob:
         return replace(self, core=core)

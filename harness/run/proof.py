@@ -17,6 +17,7 @@ import psutil
 
 # Every thread-pool variable a library might read at import: BLAS and OpenMP pools, numexpr,
 # and Rayon (pyseismic-lsr's Rust pool).
+RUNNER_PID = "ANNSWEEP_RUNNER_PID"  # set by the runner: the worker's parent, checked at start
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
               "NUMEXPR_NUM_THREADS", "RAYON_NUM_THREADS")
 
@@ -30,7 +31,9 @@ def pin(core: int) -> None:
     """Pin this process to ``core`` with one-thread pools; it dies with its parent (the runner)."""
     os.environ.update(thread_environment())  # this process's own pools, sized at library import
     os.sched_setaffinity(0, {core})
-    # Die with the runner: a killed sweep must not leave workers running on.
+    # Die with the runner: a killed sweep must not leave workers running on.  The runner starts
+    # the worker under setpriv --pdeathsig (set before Python starts); here it is set again, and a
+    # runner that died before it was set is noticed by the parent no longer being the runner.
     try:
         import ctypes
         import signal
@@ -39,6 +42,9 @@ def pin(core: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
         pass
+    runner = os.environ.get(RUNNER_PID)
+    if runner and os.getppid() != int(runner):
+        os._exit(3)  # the runner is gone: nothing would wait for this build
 
 
 # CPU/wall above this flags a run as not single-threaded.
@@ -52,6 +58,16 @@ ACTIVE_THREAD_SHARE = 0.02
 # pyseismic's Rayon thread, ~0.1 % of a 1 s batch, up to 14 % of a 20 ms batch (225 Cranfield
 # queries), where the pool thread spins after its work while the woken caller waits.
 CONTENTION_SHARE = 0.25
+# The worker's threads together must have had its core: CPU/wall below this means another process
+# (a second sweep, a busy neighbour) took part of it, and the run measured a share of a core.
+MIN_CPU_RATIO = 0.90
+# Run-queue wait of the worker's threads that no thread of the worker explains (none of them ran
+# meanwhile) is wait for something outside the worker; above this share of the wall time the core
+# was not the worker's alone.
+OUTSIDE_WAIT_SHARE = 0.10
+# ...and both only when the core was lost for longer than this: a phase of a few milliseconds is
+# easily interrupted for a fraction of one by a daemon, which says nothing about the run.
+MIN_LOST_S = 0.002
 
 
 @dataclass
@@ -85,10 +101,16 @@ class PhaseProof:
     active_threads: int  # threads alive at the end that burned CPU during the phase
     num_threads: int
     affinity: list[int]  # union of every thread's allowed CPUs at the end
+    # Run-queue wait beyond the CPU other threads of the worker used meanwhile: a process outside.
+    outside_wait_s: float = 0.0
 
     def ok(self, core: int) -> bool:
+        """One thread at a time, on ``core``, and the core the worker's alone."""
+        lost = self.wall_s - self.cpu_s  # time the worker had no CPU
         return (self.cpu_ratio <= MAX_CPU_RATIO and self.affinity == [core]
-                and self.contention_s <= CONTENTION_SHARE * self.wall_s)
+                and self.contention_s <= CONTENTION_SHARE * self.wall_s
+                and (self.cpu_ratio >= MIN_CPU_RATIO or lost <= MIN_LOST_S)
+                and self.outside_wait_s <= max(OUTSIDE_WAIT_SHARE * self.wall_s, MIN_LOST_S))
 
     @property
     def cpu_ratio(self) -> float:
@@ -96,6 +118,7 @@ class PhaseProof:
 
     def describe(self) -> str:
         return (f"cpu/wall {self.cpu_ratio:.2f}, {self.contention_s:.3f}s of threads competing, "
+                f"{self.outside_wait_s:.3f}s waiting for another process, "
                 f"{self.other_threads_cpu_s:.2f}s CPU off the query thread, {self.active_threads} busy threads, "
                 f"affinity {self.affinity}")
 
@@ -146,17 +169,21 @@ class PhaseMonitor:
         # yields the core back at once (Rayon's pool thread, seen waiting as long as the caller ran
         # between batches, while the caller never waited).  Threads that compete all wait, each
         # while the others run.
-        waits = []
+        waits, outside = [], 0.0
         for tid, t in after.items():
             before = self._threads.get(tid, zero)
             others = max(0.0, cpu - cpu_of[tid])
             if t.wait_ns is None or before.wait_ns is None:  # no schedstat: a busy thread is suspect
                 waits.append(others if tid in busy else 0.0)
             else:
-                waits.append(min((t.wait_ns - before.wait_ns) / 1e9, others))
+                waited = (t.wait_ns - before.wait_ns) / 1e9
+                waits.append(min(waited, others))
+                # What no thread of the worker explains was spent waiting for another process; the
+                # threads may wait for it at the same time, so the longest such wait is taken.
+                outside = max(outside, waited - others)
         # Threads that ended during the phase are gone from `after`, but their CPU is still in the
         # process total: it counts as contention, since nothing shows they did not compete.
         ended_cpu = max(0.0, cpu - sum(cpu_of.values()))
         contention = sum(waits) - max(waits, default=0.0) + ended_cpu
         self.proof = PhaseProof(wall, cpu, max(0.0, cpu - own), contention, len(busy), len(after),
-                                thread_affinity(after))
+                                thread_affinity(after), outside)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,9 +25,16 @@ from harness.data.store import open_dataset
 from harness.kit import Catalogue
 from harness.run import executors
 from harness.run.job import WorkerJob
-from harness.run.proof import thread_environment
+from harness.run.plan import BuildOutcome, algorithms_for, plan_sweep
+
+__all__ = ["BuildOutcome", "RunOptions", "algorithms_for", "default_core", "run_sweep", "run_task"]
+from harness.run.proof import RUNNER_PID, thread_environment
 
 DEFAULT_TIMEOUT_S = 3600.0
+# The worker dies with the runner from its first instruction: util-linux's setpriv sets the
+# parent-death signal, then execs Python (the worker sets it again and checks its parent, for
+# machines without setpriv).
+DEATH_WITH_PARENT = ("setpriv", "--pdeathsig", "KILL") if shutil.which("setpriv") else ()
 MODES = ("single", "batch")
 
 
@@ -35,7 +43,8 @@ class RunOptions:
     k: int = 10
     runs: int = 3
     timeout_s: float = DEFAULT_TIMEOUT_S
-    force: bool = False
+    force: bool = False  # rerun builds that have a result
+    retry_failed: bool = False  # rerun builds whose result is a failure
     core: int | None = None
     modes: tuple[str, ...] = MODES
     group: str | None = None
@@ -49,31 +58,9 @@ class RunOptions:
     command_line: list[str] = field(default_factory=lambda: list(sys.argv))
 
 
-@dataclass
-class BuildOutcome:
-    algorithm: str
-    build: str
-    status: str  # "ok", "failed", "skipped" (already done), "unsupported" or "unavailable"
-    path: Path | None = None
-    error: str = ""
-    seconds: float = 0.0
-
-
 def default_core() -> int:
     """The core a single local worker pins to: the highest one (core 0 is left to the runner and the OS)."""
     return executors.local_cores(1)[0]
-
-
-def algorithms_for(dataset: Dataset, catalogue: Catalogue) -> list[str]:
-    """Every algorithm that accepts the dataset, and every unavailable one (the sweep reports it);
-    a folder whose config.yml is malformed is left out with a line naming it."""
-    names = []
-    for entry in catalogue.entries():
-        if entry.definition is None:
-            print(f"skip {entry.name}: {entry.problem}")
-        elif entry.problem or catalogue.unsupported(entry.definition, dataset) is None:
-            names.append(entry.name)
-    return names
 
 
 def run_sweep(algorithms: list[str], dataset: Dataset | str | Path, options: RunOptions) -> list[BuildOutcome]:
@@ -85,42 +72,12 @@ def run_sweep(algorithms: list[str], dataset: Dataset | str | Path, options: Run
         raise ValueError(f"--k {options.k} exceeds the ground-truth depth {dataset.distances.shape[1]} "
                          f"of {dataset.path}")
     executor = make_executor(options)
-    catalogue = Catalogue(options.algorithms_root)
-    plan = []
-    outcomes: list[BuildOutcome] = []
-    for name in algorithms:
-        definition = catalogue.get(name)
-        problem = catalogue.problem(definition)
-        if problem:
-            print(f"skip {name}: unavailable here — {problem}")
-            outcomes.append(BuildOutcome(name, "-", "unavailable", error=problem))
-            continue
-        reason = catalogue.unsupported(definition, dataset)
-        if reason:
-            print(f"skip {name}: {reason}")
-            outcomes.append(BuildOutcome(name, "-", "unsupported", error=reason))
-            continue
-        plan.extend((definition, b) for b in definition.builds(options.group))
-    jobs: list[WorkerJob] = []
-    for i, (definition, build) in enumerate(plan, 1):
-        final = results.result_path(Path(options.results_root).resolve(), dataset.name, options.k, build.algorithm,
-                                    build.slug)
-        label = f"[{i}/{len(plan)}] {build.algorithm} {build.slug}"
-        existing = results.read_status(final)
-        if existing is not None and not options.force:
-            print(f"{label}: already done ({existing[0]}), skipped (use --force to rerun)")
-            outcomes.append(BuildOutcome(build.algorithm, build.slug, "skipped", final))
-            continue
-        jobs.append(WorkerJob(
-            algorithm=build.algorithm, algorithm_folder=definition.folder.resolve(),
-            algorithms_root=Path(options.algorithms_root).resolve(), build=build.build, build_slug=build.slug,
-            queries=build.queries, dataset=dataset.name, dataset_path=dataset.path.resolve(),
-            representation=dataset.representation_name, k=options.k, runs=options.runs, modes=tuple(options.modes),
-            result_path=final, data_root=Path(options.data_root).resolve(), command_line=options.command_line,
-            label=label))
-    outcomes.extend(executor.run(jobs, functools.partial(run_task, options=options),
-                                 functools.partial(record_failure, options=options)))
-    return outcomes
+    plan = plan_sweep(algorithms, dataset, Catalogue(options.algorithms_root), k=options.k, runs=options.runs,
+                      modes=options.modes, group=options.group, force=options.force,
+                      results_root=options.results_root, data_root=options.data_root,
+                      command_line=options.command_line, retry_failed=options.retry_failed)
+    return plan.outcomes + executor.run(plan.jobs, functools.partial(run_task, options=options),
+                                        functools.partial(record_failure, options=options))
 
 
 def make_executor(options: RunOptions) -> executors.Executor:
@@ -157,15 +114,16 @@ def run_build(job: WorkerJob, timeout_s: float) -> BuildOutcome:
     results.remove_stale(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     log_path = final.with_suffix(".log")
-    env = {**os.environ, **thread_environment(), **paths.worker_environment(job.data_root)}
+    env = {**os.environ, **thread_environment(), **paths.worker_environment(job.data_root),
+           RUNNER_PID: str(os.getpid())}
     start = time.monotonic()
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         job_path = Path(f.name)
     job.write(job_path)
     try:
         with open(log_path, "w") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "harness.run.worker", str(job_path)], stdout=log,
-                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            proc = subprocess.Popen([*DEATH_WITH_PARENT, sys.executable, "-m", "harness.run.worker", str(job_path)],
+                                    stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
             try:
                 code = proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:

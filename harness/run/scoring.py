@@ -19,6 +19,23 @@ class InvalidResultError(ValueError):
     """An adapter returned ids that cannot be a valid answer (duplicates, out of range)."""
 
 
+def answer_rows(answers: list, k: int, adapter: str) -> np.ndarray:
+    """Single mode's answers (one per query) as an nq×k id matrix padded with -1, each answer checked
+    as batch mode's matrix is: a 1-D array of integers, at most k of them (an empty answer is fine)."""
+    ids = np.full((len(answers), k), -1, dtype=np.int64)
+    for i, answer in enumerate(answers):
+        a = np.asarray(answer)
+        if a.size == 0:
+            continue
+        if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer):
+            raise InvalidResultError(f"adapter {adapter!r} answered query {i} with {a.dtype} values of shape "
+                                     f"{a.shape}, expected a 1-D array of integer ids")
+        if len(a) > k:
+            raise InvalidResultError(f"adapter {adapter!r} returned {len(a)} ids for k={k} (query {i})")
+        ids[i, : len(a)] = a
+    return ids
+
+
 def validate_ids(ids: np.ndarray, n_train: int, k: int, adapter: str) -> np.ndarray:
     """Check an nq×k id matrix (−1 = no result); return it as int64.
 

@@ -26,7 +26,7 @@ import traceback  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from harness import paths  # noqa: E402
-from harness.data.dataset import MULTI, Dataset, QuerySet  # noqa: E402
+from harness.data.dataset import MULTI, Dataset  # noqa: E402
 from harness.kit import Catalogue  # noqa: E402
 from harness.kit.config import load_definition  # noqa: E402
 from harness.results import BuildFacts, ResultWriter  # noqa: E402
@@ -58,8 +58,6 @@ def main(job_path: str) -> int:
             raise problem
         dataset = Dataset(job.dataset_path, name=job.dataset, representation=job.representation)
         queries = dataset.queries  # what the adapter is asked: test itself, the query texts, or a QuerySet
-        n_queries = len(queries) if isinstance(queries, list | QuerySet) else queries.shape[0]
-        rows = [queries[i] for i in range(n_queries)]  # sliced once, outside timing
         if dataset.kind != MULTI:  # read before the build is measured: not the adapter's memory
             dataset.train, dataset.test  # noqa: B018 (cached properties, loaded here)
         gc.collect()
@@ -84,7 +82,7 @@ def main(job_path: str) -> int:
             algo.warm_up(queries, job.k)  # a no-op unless the adapter has a JIT to warm (see Algorithm)
             warmup_s = (time.perf_counter_ns() - t_warm) / 1e9
             for mode in job.modes:
-                record = measure_run(algo, job, mode, params, rows, queries, key, warmup_s)
+                record = measure_run(algo, job, mode, params, queries, key, warmup_s)
                 writer.add_run(f"{index:03d}-{mode}", record)
     except BaseException as exc:  # recorded, then the runner sees a failed run
         writer.finish(f"{type(exc).__name__}: {exc}", traceback.format_exc())
