@@ -26,24 +26,21 @@ def _at_least(low: int):
     return parse
 
 
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
+def _number(accept, wanted: str):
+    """An argparse type: a float for which ``accept(value)`` holds, else a refusal saying ``wanted``."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r}")
+        return value
+    return parse
 
 
-def _recall(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"a recall threshold is between 0 and 1, got {text}")
-    return value
+_positive_seconds = _number(lambda v: 0 < v < float("inf"), "a positive number of seconds")
+_recall = _number(lambda v: 0 <= v <= 1, "a recall between 0 and 1")
 
 
 def main(argv: list[str] | None = None) -> int:

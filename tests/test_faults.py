@@ -43,7 +43,7 @@ def test_a_memoizing_adapter_is_flagged_and_not_ranked(tmp_path, small_dense):
         cached = frame.loc[("memoize", mode)]
         assert cached["caching_suspected"] and cached["cache_ratio"] > 10, cached["cache_ratio"]
         honest = frame.loc[("brute", mode)]
-        assert not honest["caching_suspected"] and honest["cache_ratio"] < 1.5, honest["cache_ratio"]
+        assert not honest["caching_suspected"] and honest["cache_ratio"] < 2, honest["cache_ratio"]
         assert cached["recall"] == honest["recall"] == 1.0  # right answers, wrong speed
     board = leaderboard.leaderboard(results.load(tmp_path / "results"), 0.9).set_index(["algorithm", "mode"])
     assert board.loc[("memoize", "batch"), "flagged"] == 1 and np.isnan(board.loc[("memoize", "batch"), "qps"])

@@ -35,8 +35,10 @@ from harness.run.scoring import answer_rows, knn_recall, latency_percentiles, va
 
 # A canary repeat slower than the best repeat by more than this factor (and by more than
 # CACHE_MIN_GAP_NS, so that timer noise on a few-millisecond run cannot flag it) means the timed
-# repeats were answered from memory: on perturbed queries an honest index is as fast as before.
-CACHE_RATIO_LIMIT = 1.5
+# repeats were answered from memory: on perturbed queries an honest index is as fast as before
+# (measured 0.9-1.5: Lucene and bm25s are up to 1.5x slower on new query strings; a memoizing
+# adapter 10-700x).
+CACHE_RATIO_LIMIT = 3.0
 CACHE_MIN_GAP_NS = 2_000_000
 PERTURBATION = 1e-4
 ORDER_SEED = 20_261_129
