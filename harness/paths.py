@@ -12,6 +12,8 @@ variable                     default                         what lives there
 ``ANNSWEEP_SOURCE_DIR``      ``datasets/sources/``           raw third-party inputs (read only)
 ``ANNSWEEP_MODEL_DIR``       ``datasets/models/``            offline encoder models (read only)
 ``ANNSWEEP_WORDNET_DIR``     ``/usr/share/wordnet``          the WordNet 3.0 database (Debian)
+``ANNSWEEP_FOLDOC_DIR``      ``/usr/share/dictd``            FOLDOC, dictd format (Debian dict-foldoc)
+``ANNSWEEP_MAN_DIR``         ``/usr/share/man``              man pages (Debian manpages-dev)
 ``ANNSWEEP_CACHE_DIR``       ``<data dir>/cache``            indexes that adapters keep (Lucene)
 ``ANNSWEEP_RESULTS_DIR``     ``results/``                    one result file per build
 ``ANNSWEEP_PLOTS_DIR``       ``plots/``                      figures, leaderboard, report
@@ -50,6 +52,16 @@ def model_dir() -> Path:
 def wordnet_dir() -> Path:
     """The WordNet 3.0 database (Debian ``wordnet-base``)."""
     return _dir("ANNSWEEP_WORDNET_DIR", "/usr/share/wordnet")
+
+
+def foldoc_dir() -> Path:
+    """FOLDOC in dictd format (Debian ``dict-foldoc``)."""
+    return _dir("ANNSWEEP_FOLDOC_DIR", "/usr/share/dictd")
+
+
+def man_dir() -> Path:
+    """Man pages (Debian ``manpages-dev``: sections 2 and 3 are the FOLDOC collection's queries)."""
+    return _dir("ANNSWEEP_MAN_DIR", "/usr/share/man")
 
 
 def cache_dir() -> Path:

@@ -39,6 +39,7 @@ Text collections (``cranfield-*``, ``cisi-minilm``, ``wordnet-wordllama``)
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ from harness.data.encoders import (
     WordLlamaEncoder,
     minilm_path,
 )
+from harness.data.foldoc import read_foldoc_man
 
 
 @dataclass(frozen=True)
@@ -368,3 +370,14 @@ def generated_limit(representation: str, n_docs: int, k: int = 2, n_queries: int
     return name, encoded_collection(collection, encode, attrs={
         **LIMIT_ATTRS, **attrs, "task_measures": json.dumps(measures), "generator": json.dumps(generator),
         "source": "annsweep LIMIT-style generator (harness/data/limit.py), after " + LIMIT_ATTRS["source"]})
+
+
+def foldoc_man(encode: Encode, attrs: dict) -> Callable[[], DatasetContents]:
+    """FOLDOC entries (documents) and man-page summaries (queries), see :mod:`harness.data.foldoc`."""
+    def make() -> DatasetContents:
+        collection = read_foldoc_man(paths.foldoc_dir(), paths.man_dir())
+        digest = hashlib.sha256("\n".join(collection.query_texts).encode()).hexdigest()
+        return encoded_collection(collection, encode, attrs={
+            **attrs, "source": "FOLDOC (Denis Howe, GFDL; Debian dict-foldoc) as documents, the NAME summaries "
+            "of man pages 2 and 3 (Debian manpages-dev) as queries", "queries_sha256": digest})
+    return make

@@ -19,7 +19,9 @@ from harness.data.recipes import DatasetContents
 from harness.data.source_files import (
     CISI,
     CRANFIELD,
+    FOLDOC,
     LIMIT,
+    MAN_PAGES,
     MNIST,
     SPLADE_TINY_MODEL,
     WORDNET_DATABASE,
@@ -69,6 +71,18 @@ class MultiDatasetSpec:
         return tuple(seen.values())
 
 
+# Sparse workloads of every shape, for tuning the sparse indexes robustly (benchmarks/sparse_suite.py):
+# document length ~40 / ~120 / ~250 non-zeros, query length ~20 / ~40 / ~70 / ~120, queries drawn
+# mostly (60 %) or partly (30 %) from documents; 50,000 documents, 1,000 queries each.
+SPARSE_SUITE = tuple(
+    DatasetSpec(f"sparse-d{d}-q{q}", f"Zipf terms, vocab 30,522, 50,000 docs ~{d} nnz, 1,000 queries ~{q} nnz "
+                f"({round(100 * f)} % of their terms from a document)", "sparse", "ip",
+                partial(synthetic.zipf_sparse, 50_000, 1_000, vocab_size=30_522, doc_nnz=d, query_nnz=q, seed=seed,
+                        doc_fraction=f))
+    for d, q, f, seed in ((40, 20, 0.6, 11), (120, 40, 0.6, 12), (120, 120, 0.3, 13), (250, 70, 0.3, 14),
+                          (250, 20, 0.6, 15))
+)
+
 # Fixed seeds: a registry name always denotes the same arrays (and the same ground truth).
 REGISTRY: dict[str, DatasetSpec | MultiDatasetSpec] = {
     s.name: s
@@ -101,6 +115,7 @@ REGISTRY: dict[str, DatasetSpec | MultiDatasetSpec] = {
             "ip",
             partial(synthetic.zipf_sparse, 100_000, 10_000, vocab_size=30_522, doc_nnz=120, query_nnz=40, seed=4),
         ),
+        *SPARSE_SUITE,
         DatasetSpec(
             "wordnet-splade-tiny",
             "WordNet 3.0 glosses (117,659 docs, ~40 nnz) and 10,000 of 48,339 example-sentence queries "
@@ -133,6 +148,13 @@ REGISTRY: dict[str, DatasetSpec | MultiDatasetSpec] = {
         DatasetSpec("cisi-text", "CISI 1,460 documents and 112 queries (76 judged), as texts for text adapters "
                     "(ground truth: exact BM25 k1=0.9 b=0.4)", "text", "ip",
                     recipes.cisi(recipes.bm25, recipes.TEXT_ATTRS), (CISI,)),
+        DatasetSpec("cisi-splade-tiny", "CISI 1,460 documents and 112 queries (76 judged), SPLADE-tiny vectors over "
+                    "the BERT vocab of 30,522", "sparse", "ip", recipes.cisi(recipes.splade_tiny, recipes.SPLADE_ATTRS),
+                    (CISI, SPLADE_TINY_MODEL)),
+        DatasetSpec("foldoc-splade-tiny", "FOLDOC's ~12,000 computing-dictionary entries (long documents) and ~1,400 "
+                    "man-page summaries as queries (not drawn from the documents), SPLADE-tiny vectors", "sparse",
+                    "ip", recipes.foldoc_man(recipes.splade_tiny, recipes.SPLADE_ATTRS),
+                    (FOLDOC, *MAN_PAGES, SPLADE_TINY_MODEL)),
         DatasetSpec("cisi-minilm", "CISI 1,460 documents and 112 queries (76 judged), all-MiniLM-L6-v2 "
                     "embeddings (384-d)", "dense", "angular", recipes.cisi(recipes.minilm, recipes.MINILM_ATTRS),
                     (CISI,)),

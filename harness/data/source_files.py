@@ -121,3 +121,15 @@ LIMIT = SourceFiles(
      "limit/qrels.jsonl": "a4f9b25b694623c240c6499fb8d8a4896355db9c840f29bd14580d0d4100ea89",
      "limit/queries.jsonl": "1ead4c54487728173aa1433778a2ab0f4cf1cf8aeeedb886c05238b32d818594"},
 )
+
+FOLDOC = SourceFiles(
+    "", ("foldoc.index", "foldoc.dict.dz"),
+    "FOLDOC, the Free On-line Dictionary of Computing (Denis Howe; GFDL), Debian package dict-foldoc",
+    root=paths.foldoc_dir,
+    hint="install it with `apt-get install dict-foldoc`, or set ANNSWEEP_FOLDOC_DIR (now: {root})",
+)
+# Queries: the man pages present (no pinned digest: the recipe stores the SHA-256 of the query texts).
+MAN_PAGES = tuple(SourceFiles(
+    section, (), "Linux man pages, sections 2 and 3 (Debian package manpages-dev)", root=paths.man_dir,
+    hint="install them with `apt-get install manpages-dev`, or set ANNSWEEP_MAN_DIR (now: {root})",
+) for section in ("man2", "man3"))
