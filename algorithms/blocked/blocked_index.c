@@ -10,12 +10,31 @@
  *   posting list t     blocks [list_blocks[t], list_blocks[t + 1]) (global block numbers);
  *   block b            documents docs[block_docs[b] .. block_docs[b + 1]) (ascending ids), stored
  *                      contiguously, and the dequantization of its summary (block_min, block_step);
- *   summaries of t     stored *inverted* per posting list, as the reference does: the distinct summary
- *                      terms of list t are sterm[list_sterms[t] .. list_sterms[t + 1]) (increasing);
- *                      summary term j owns the entries [sterm_entries[j], sterm_entries[j + 1]), each
- *                      a (block number within the list, 8-bit code) pair, blocks increasing.  Scoring
- *                      all summaries of a list against a query then touches only the entries of the
- *                      query's terms (a few percent of the entries), instead of every summary entry.
+ *   summaries of t     stored *inverted* per posting list, as the reference does: for every summary
+ *                      term u of the list, its (block, 8-bit code) entries, blocks increasing, terms
+ *                      increasing.  Scoring all summaries of a list against a query then touches
+ *                      only the entries of the query's terms (a few percent of the entries) instead
+ *                      of every summary entry.  In the paper's terms this directory (which blocks'
+ *                      summaries hold term u, and with which quantized weight) is most of the index,
+ *                      so it is stored compactly (format version 2):
+ *     rows             sterm[list_sterms[t] .. list_sterms[t + 1]) (uint16 term ids, non-decreasing)
+ *                      with sterm_count[j] (uint8, 1..255): row j owns the next sterm_count[j]
+ *                      entries.  A term with more than 255 entries in one list is stored as several
+ *                      consecutive rows with the same term (255, 255, ..., the rest), so a lookup
+ *                      gathers every row of the term;
+ *     entries          list t's entries are [list_entries[t], list_entries[t + 1]), in row order;
+ *                      entry e's code is sentry_code[e]; its block number (within the list) is in
+ *                      sentry_blk from byte list_blk_off[t]: 1 byte per entry when the list has at
+ *                      most 256 blocks, else 2 bytes (little-endian uint16) — the width follows
+ *                      from the list's block count;
+ *     samples          (derived, rebuilt by build_samples at build and at load, not saved) every
+ *                      BI_SAMPLE-th row of each list: its term (ssample) and the offset of its first
+ *                      entry relative to the list's first entry (ssample_entry).  A query term is
+ *                      located by a binary search over the samples, then within one 64-byte chunk
+ *                      of sterm; the entry offset of row j is ssample_entry of its chunk plus the
+ *                      counts of the chunk's rows before j (at most BI_SAMPLE - 1 bytes).
+ *                      Per (list, term) row this is 3 bytes (plus ~6 / BI_SAMPLE for the samples)
+ *                      instead of a 2-byte term and an 8-byte offset; per entry 2 or 3 bytes.
  *
  * Query (bi_search):
  *   1. scatter the query into the dense array q[dim] (cleared again at the end);
@@ -54,7 +73,8 @@
 
 #define BI_PAD 16 /* zeroed elements past the end of the forward arrays (whole-vector reads) */
 #define BI_AHEAD 4        /* candidate blocks popped ahead of their visit (prefetch pipeline) */
-#define BI_SAMPLE 32      /* summary terms per sample (one 64-byte line of uint16) */
+#define BI_SAMPLE 32      /* summary rows per sample (one 64-byte line of uint16 terms) */
+#define BI_ROW_MAX 255    /* entries per summary row (uint8 count); larger terms take several rows */
 #define BI_AHEAD_DOCS 16  /* at most this many rows of the next block are prefetched */
 #define F16_MAX 65504.0f
 
@@ -184,18 +204,34 @@ struct bi_index {
     uint32_t *docs;       /* n_postings */
     float *block_min;     /* n_blocks */
     float *block_step;    /* n_blocks */
-    /* summaries, inverted per posting list */
-    int64_t n_sterms, n_sentries;
-    int64_t *list_sterms;   /* dim + 1 */
-    uint16_t *sterm;        /* n_sterms */
-    int64_t *sterm_entries; /* n_sterms + 1 */
-    uint16_t *sentry_block; /* n_sentries */
+    /* summaries, inverted per posting list (see the top of the file) */
+    int64_t n_sterms, n_sentries, n_blk_bytes; /* rows, entries, bytes of block numbers */
+    int64_t *list_sterms;   /* dim + 1: rows of each list */
+    uint16_t *sterm;        /* n_sterms: term of each row (non-decreasing within a list) */
+    uint8_t *sterm_count;   /* n_sterms: entries of each row, 1..255 */
+    int64_t *list_entries;  /* dim + 1: first entry of each list */
+    int64_t *list_blk_off;  /* dim + 1: first byte of each list's block numbers in sentry_blk */
+    uint8_t *sentry_blk;    /* n_blk_bytes: block number of each entry, 1 or 2 bytes (see blk_width) */
     uint8_t *sentry_code;   /* n_sentries */
-    /* derived (not saved): every BI_SAMPLE-th summary term of each list, so that finding a query
-     * term among a list's summary terms reads one cache line of sterm instead of ~log2(len) */
-    int64_t *list_samples;  /* dim + 1 */
-    uint16_t *ssample;
+    /* derived (not saved): every BI_SAMPLE-th row of each list, so that finding a query term among
+     * a list's rows reads one cache line of sterm instead of ~log2(len), and so that a row's entry
+     * offset is a sum over at most BI_SAMPLE - 1 counts */
+    int64_t *list_samples;    /* dim + 1 */
+    uint16_t *ssample;        /* term of the sampled row */
+    uint32_t *ssample_entry;  /* first entry of the sampled row, relative to list_entries[t] */
 };
+
+/* Bytes per block number in a list of nb blocks: 1 up to 256 blocks, else 2 (little endian). */
+static inline int64_t blk_width(int64_t nb)
+{
+    return nb > 256 ? 2 : 1;
+}
+
+/* The block number of entry e (relative to the list) in a list's block numbers p of width w. */
+static inline uint32_t blk_at(const uint8_t *p, int64_t w, int64_t e)
+{
+    return w == 1 ? p[e] : (uint32_t)p[2 * e] | (uint32_t)p[2 * e + 1] << 8;
+}
 
 void bi_build_params_default(bi_build_params *p)
 {
@@ -232,11 +268,14 @@ void bi_free(bi_index *idx)
     free(idx->block_step);
     free(idx->list_sterms);
     free(idx->sterm);
-    free(idx->sterm_entries);
-    free(idx->sentry_block);
+    free(idx->sterm_count);
+    free(idx->list_entries);
+    free(idx->list_blk_off);
+    free(idx->sentry_blk);
     free(idx->sentry_code);
     free(idx->list_samples);
     free(idx->ssample);
+    free(idx->ssample_entry);
     free(idx);
 }
 
@@ -508,10 +547,12 @@ typedef struct {
     size_t bcap;
     int64_t n_blocks;
     uint16_t *sterm;
-    int64_t *sterm_entries;
-    size_t sterm_cap;
+    uint8_t *sterm_count;
+    size_t sterm_cap; /* of sterm and sterm_count */
     int64_t n_sterms;
-    uint16_t *sentry_block;
+    uint8_t *sentry_blk;
+    size_t blk_cap;
+    int64_t n_blk_bytes;
     uint8_t *sentry_code;
     size_t sentry_cap;
     int64_t n_sentries;
@@ -843,7 +884,8 @@ static int build_list(build_ctx *cx, const bi_build_params *p, int64_t term, con
     out->block_docs[out->n_blocks] = docs_base + L;
 
     /* 6. invert the summaries: distinct terms ascending, each with its (block, code) entries in block
-     *    order (a stable counting sort by term of the block-ordered entries) */
+     *    order (a stable counting sort by term of the block-ordered entries); a term with c entries
+     *    takes ceil(c / BI_ROW_MAX) rows (BI_ROW_MAX entries each, the last one the rest) */
     int64_t nt = 0;
     size_t tcap = cx->sterms_tmp_cap;
     if (!grow((void **)&cx->sterms_tmp, &cx->sterms_tmp_cap, n_se + 1, sizeof(int32_t)))
@@ -861,44 +903,50 @@ static int build_list(build_ctx *cx, const bi_build_params *p, int64_t term, con
         }
     }
     sort_terms(cx->sterms_tmp, cx->sterms_tmp2, nt);
-    size_t stcap = out->sterm_cap;
-    if (!grow((void **)&out->sterm, &out->sterm_cap, (size_t)(out->n_sterms + nt), sizeof(uint16_t)))
-        return ENOMEM_RET(err, errlen);
-    if (stcap != out->sterm_cap || !out->sterm_entries) { /* sterm_entries follows sterm's capacity */
-        int64_t *e = realloc(out->sterm_entries, (out->sterm_cap + 1) * sizeof(int64_t));
-        if (!e) return ENOMEM_RET(err, errlen);
-        out->sterm_entries = e;
-    }
     /* counts per term */
     for (int64_t s = 0; s < nt; s++) {
         cx->slot[cx->sterms_tmp[s]] = (int32_t)s;
         cx->ci_start[s] = 0; /* reuse as counters (ci_start has dim + 1 entries) */
     }
     for (size_t i = 0; i < n_se; i++) cx->ci_start[cx->slot[cx->se[i].t]]++;
-    int64_t acc = 0;
+    int64_t rows = 0;
+    for (int64_t s = 0; s < nt; s++) rows += (cx->ci_start[s] + BI_ROW_MAX - 1) / BI_ROW_MAX;
+    size_t stcap = out->sterm_cap;
+    if (!grow((void **)&out->sterm, &out->sterm_cap, (size_t)(out->n_sterms + rows), sizeof(uint16_t)))
+        return ENOMEM_RET(err, errlen);
+    if (stcap != out->sterm_cap || !out->sterm_count) { /* sterm_count follows sterm's capacity */
+        uint8_t *c = realloc(out->sterm_count, out->sterm_cap);
+        if (!c) return ENOMEM_RET(err, errlen);
+        out->sterm_count = c;
+    }
+    int64_t acc = 0, r = out->n_sterms;
     for (int64_t s = 0; s < nt; s++) {
         int64_t c = cx->ci_start[s];
         cx->ci_start[s] = acc;
-        out->sterm[out->n_sterms + s] = (uint16_t)cx->sterms_tmp[s];
-        out->sterm_entries[out->n_sterms + s] = out->n_sentries + acc;
         acc += c;
+        for (; c > 0; c -= BI_ROW_MAX, r++) {
+            out->sterm[r] = (uint16_t)cx->sterms_tmp[s];
+            out->sterm_count[r] = (uint8_t)(c < BI_ROW_MAX ? c : BI_ROW_MAX);
+        }
     }
-    out->n_sterms += nt;
-    out->sterm_entries[out->n_sterms] = out->n_sentries + acc;
-    size_t scap = out->sentry_cap;
-    if (!grow((void **)&out->sentry_block, &out->sentry_cap, (size_t)(out->n_sentries + acc), sizeof(uint16_t)))
+    out->n_sterms = r;
+    const int64_t w = blk_width(n_blocks);
+    if (!grow((void **)&out->sentry_code, &out->sentry_cap, (size_t)(out->n_sentries + acc), 1) ||
+        !grow((void **)&out->sentry_blk, &out->blk_cap, (size_t)(out->n_blk_bytes + w * acc), 1))
         return ENOMEM_RET(err, errlen);
-    if (scap != out->sentry_cap) {
-        uint8_t *c = realloc(out->sentry_code, out->sentry_cap);
-        if (!c) return ENOMEM_RET(err, errlen);
-        out->sentry_code = c;
-    }
+    uint8_t *blk = out->sentry_blk + out->n_blk_bytes;
     for (size_t i = 0; i < n_se; i++) {
-        int64_t at = out->n_sentries + cx->ci_start[cx->slot[cx->se[i].t]]++;
-        out->sentry_block[at] = cx->se[i].b;
-        out->sentry_code[at] = cx->se[i].c;
+        int64_t at = cx->ci_start[cx->slot[cx->se[i].t]]++;
+        out->sentry_code[out->n_sentries + at] = cx->se[i].c;
+        if (w == 1) {
+            blk[at] = (uint8_t)cx->se[i].b;
+        } else {
+            blk[2 * at] = (uint8_t)(cx->se[i].b & 0xffu);
+            blk[2 * at + 1] = (uint8_t)(cx->se[i].b >> 8);
+        }
     }
     out->n_sentries += acc;
+    out->n_blk_bytes += w * acc;
     for (int64_t s = 0; s < nt; s++) cx->slot[cx->sterms_tmp[s]] = -1;
     return BI_OK;
 }
@@ -992,7 +1040,9 @@ static int build_cut_vectors(build_ctx *cx, const bi_csr *m, int64_t doc_cut, ch
     return BI_OK;
 }
 
-/* The sampled summary terms (derived data, rebuilt after build and load). */
+/* The samples of the summary rows (derived data, rebuilt after build and load): every BI_SAMPLE-th
+ * row of each list, its term and the offset of its first entry within the list (< 2^32: a list
+ * has at most 65,535 blocks x 65,536 terms entries, and bi_load checks it). */
 static int build_samples(bi_index *idx)
 {
     idx->list_samples = xmalloc((size_t)idx->dim + 1, sizeof(int64_t));
@@ -1003,12 +1053,29 @@ static int build_samples(bi_index *idx)
         ns += (idx->list_sterms[t + 1] - idx->list_sterms[t] + BI_SAMPLE - 1) / BI_SAMPLE;
     }
     idx->list_samples[idx->dim] = ns;
-    idx->ssample = xmalloc((size_t)ns + 1, sizeof(uint16_t));
-    if (!idx->ssample) return 0;
-    for (int64_t t = 0; t < idx->dim; t++)
-        for (int64_t j = idx->list_sterms[t], g = idx->list_samples[t]; j < idx->list_sterms[t + 1]; j += BI_SAMPLE)
-            idx->ssample[g++] = idx->sterm[j];
+    idx->ssample = xmalloc((size_t)ns, sizeof(uint16_t));
+    idx->ssample_entry = xmalloc((size_t)ns, sizeof(uint32_t));
+    if (!idx->ssample || !idx->ssample_entry) return 0;
+    for (int64_t t = 0; t < idx->dim; t++) {
+        uint32_t e = 0;
+        for (int64_t j = idx->list_sterms[t], g = idx->list_samples[t]; j < idx->list_sterms[t + 1]; j++) {
+            if ((j - idx->list_sterms[t]) % BI_SAMPLE == 0) {
+                idx->ssample[g] = idx->sterm[j];
+                idx->ssample_entry[g++] = e;
+            }
+            e += idx->sterm_count[j];
+        }
+    }
     return 1;
+}
+
+/* Shrinks a grown array to exactly `bytes` (so that bi_get_info's nbytes is what the index holds);
+ * a failed shrink keeps the larger block.  Returns 0 only when *p is NULL and cannot be allocated. */
+static int shrink(void **p, int64_t bytes)
+{
+    void *q = realloc(*p, bytes > 0 ? (size_t)bytes : 1);
+    if (q) *p = q;
+    return *p != NULL;
 }
 
 int bi_build(const bi_csr *m, const bi_build_params *p, bi_index **out, char *err, size_t errlen)
@@ -1082,10 +1149,13 @@ int bi_build(const bi_csr *m, const bi_build_params *p, bi_index **out, char *er
         if (len[t] > max_len) max_len = len[t];
     }
     idx->n_postings = total_postings;
-    idx->docs = xmalloc((size_t)total_postings + 1, sizeof(uint32_t));
+    idx->docs = xmalloc((size_t)total_postings, sizeof(uint32_t));
     idx->list_blocks = xmalloc((size_t)dim + 1, sizeof(int64_t));
     idx->list_sterms = xmalloc((size_t)dim + 1, sizeof(int64_t));
-    if (!idx->docs || !idx->list_blocks || !idx->list_sterms) goto nomem;
+    idx->list_entries = xmalloc((size_t)dim + 1, sizeof(int64_t));
+    idx->list_blk_off = xmalloc((size_t)dim + 1, sizeof(int64_t));
+    if (!idx->docs || !idx->list_blocks || !idx->list_sterms || !idx->list_entries || !idx->list_blk_off)
+        goto nomem;
 
     /* build scratch */
     cx.dim = dim;
@@ -1120,6 +1190,8 @@ int bi_build(const bi_csr *m, const bi_build_params *p, bi_index **out, char *er
     for (int64_t t = 0; t < dim; t++) {
         idx->list_blocks[t] = bo.n_blocks;
         idx->list_sterms[t] = bo.n_sterms;
+        idx->list_entries[t] = bo.n_sentries;
+        idx->list_blk_off[t] = bo.n_blk_bytes;
         if (len[t] == 0) continue;
         rc = build_list(&cx, p, t, post + start[t], len[t], idx->docs + docs_base, docs_base, &bo, &max_blocks, err,
                         errlen);
@@ -1128,8 +1200,17 @@ int bi_build(const bi_csr *m, const bi_build_params *p, bi_index **out, char *er
     }
     idx->list_blocks[dim] = bo.n_blocks;
     idx->list_sterms[dim] = bo.n_sterms;
+    idx->list_entries[dim] = bo.n_sentries;
+    idx->list_blk_off[dim] = bo.n_blk_bytes;
     idx->max_blocks_per_list = max_blocks;
 
+    /* the grown arrays, trimmed to their sizes */
+    if (!shrink((void **)&bo.block_docs, (bo.n_blocks + 1) * 8) || !shrink((void **)&bo.bmin, bo.n_blocks * 4) ||
+        !shrink((void **)&bo.bstep, bo.n_blocks * 4) || !shrink((void **)&bo.sterm, bo.n_sterms * 2) ||
+        !shrink((void **)&bo.sterm_count, bo.n_sterms) || !shrink((void **)&bo.sentry_blk, bo.n_blk_bytes) ||
+        !shrink((void **)&bo.sentry_code, bo.n_sentries))
+        goto nomem;
+    if (bo.n_blocks == 0) bo.block_docs[0] = 0;
     idx->n_blocks = bo.n_blocks;
     idx->block_docs = bo.block_docs;
     bo.block_docs = NULL;
@@ -1140,21 +1221,14 @@ int bi_build(const bi_csr *m, const bi_build_params *p, bi_index **out, char *er
     idx->n_sterms = bo.n_sterms;
     idx->sterm = bo.sterm;
     bo.sterm = NULL;
-    idx->sterm_entries = bo.sterm_entries;
-    bo.sterm_entries = NULL;
+    idx->sterm_count = bo.sterm_count;
+    bo.sterm_count = NULL;
     idx->n_sentries = bo.n_sentries;
-    idx->sentry_block = bo.sentry_block;
-    bo.sentry_block = NULL;
+    idx->n_blk_bytes = bo.n_blk_bytes;
+    idx->sentry_blk = bo.sentry_blk;
+    bo.sentry_blk = NULL;
     idx->sentry_code = bo.sentry_code;
     bo.sentry_code = NULL;
-    if (!idx->block_docs) {
-        idx->block_docs = xcalloc(1, sizeof(int64_t));
-        if (!idx->block_docs) goto nomem;
-    }
-    if (!idx->sterm_entries) {
-        idx->sterm_entries = xcalloc(1, sizeof(int64_t));
-        if (!idx->sterm_entries) goto nomem;
-    }
     if (!build_samples(idx)) goto nomem;
     build_ctx_free(&cx);
     free(post);
@@ -1171,8 +1245,8 @@ fail:
     free(bo.bmin);
     free(bo.bstep);
     free(bo.sterm);
-    free(bo.sterm_entries);
-    free(bo.sentry_block);
+    free(bo.sterm_count);
+    free(bo.sentry_blk);
     free(bo.sentry_code);
     free(post);
     free(start);
@@ -1190,6 +1264,8 @@ static int64_t value_size(const bi_index *idx)
     return idx->params.value_type == BI_VALUES_F16 ? 2 : 4;
 }
 
+static int64_t index_nbytes(const bi_index *idx);
+
 void bi_get_info(const bi_index *idx, bi_info *info)
 {
     info->n_docs = idx->n_docs;
@@ -1200,10 +1276,7 @@ void bi_get_info(const bi_index *idx, bi_info *info)
     info->n_summary_entries = idx->n_sentries;
     info->max_blocks_per_list = idx->max_blocks_per_list;
     info->params = idx->params;
-    info->nbytes = (idx->n_docs + 1) * 8 + (idx->nnz + BI_PAD) * (2 + value_size(idx)) + (idx->dim + 1) * 16 +
-                   (idx->n_blocks + 1) * 8 + idx->n_blocks * 8 + idx->n_postings * 4 + idx->n_sterms * 2 +
-                   (idx->n_sterms + 1) * 8 + idx->n_sentries * 3 +
-                   (idx->list_samples ? (idx->dim + 1) * 8 + idx->list_samples[idx->dim] * 2 : 0);
+    info->nbytes = index_nbytes(idx);
 }
 
 static int check_term(const bi_index *idx, int64_t term, char *err, size_t errlen)
@@ -1222,8 +1295,7 @@ int bi_list_sizes(const bi_index *idx, int64_t term, int64_t *n_blocks, int64_t 
     int64_t b0 = idx->list_blocks[term], b1 = idx->list_blocks[term + 1];
     *n_blocks = b1 - b0;
     *n_postings = idx->block_docs[b1] - idx->block_docs[b0];
-    *n_summary_entries =
-        idx->sterm_entries[idx->list_sterms[term + 1]] - idx->sterm_entries[idx->list_sterms[term]];
+    *n_summary_entries = idx->list_entries[term + 1] - idx->list_entries[term];
     return BI_OK;
 }
 
@@ -1243,16 +1315,17 @@ int bi_list_blocks(const bi_index *idx, int64_t term, int64_t *block_offsets, in
     }
     /* invert the inverted summaries back to one CSR row per block (terms ascending) */
     int64_t s0 = idx->list_sterms[term], s1 = idx->list_sterms[term + 1];
+    int64_t e0 = idx->list_entries[term], ne = idx->list_entries[term + 1] - e0;
+    const uint8_t *blk = idx->sentry_blk + idx->list_blk_off[term];
+    const int64_t w = blk_width(nb);
     for (int64_t b = 0; b <= nb; b++) summary_offsets[b] = 0;
-    for (int64_t j = s0; j < s1; j++)
-        for (int64_t e = idx->sterm_entries[j]; e < idx->sterm_entries[j + 1]; e++)
-            summary_offsets[idx->sentry_block[e] + 1]++;
+    for (int64_t e = 0; e < ne; e++) summary_offsets[blk_at(blk, w, e) + 1]++;
     for (int64_t b = 0; b < nb; b++) summary_offsets[b + 1] += summary_offsets[b];
-    for (int64_t j = s0; j < s1; j++) {
-        for (int64_t e = idx->sterm_entries[j]; e < idx->sterm_entries[j + 1]; e++) {
-            int64_t at = summary_offsets[idx->sentry_block[e]]++;
+    for (int64_t j = s0, e = 0; j < s1; j++) {
+        for (int64_t e1 = e + idx->sterm_count[j]; e < e1; e++) {
+            int64_t at = summary_offsets[blk_at(blk, w, e)]++;
             summary_terms[at] = idx->sterm[j];
-            summary_codes[at] = idx->sentry_code[e];
+            summary_codes[at] = idx->sentry_code[e0 + e];
         }
     }
     for (int64_t b = nb; b > 0; b--) summary_offsets[b] = summary_offsets[b - 1];
@@ -1329,8 +1402,9 @@ struct bi_searcher {
     uint32_t *cand_block; /* global block number of candidate seq */
     int32_t *cut_terms;   /* the query_cut largest query terms, by decreasing weight */
     float *cut_vals;
-    int64_t *pos;         /* nnz of the query: binary-search positions in a list's summary terms */
-    int64_t *match;       /* matched summary-term indices of one list */
+    int64_t *pos;         /* nnz of the query: sample positions, then first rows / entries of the matches */
+    int64_t *match;       /* query-term index of each matched summary term of one list */
+    int64_t *mend;        /* last row, then end entry, of each matched summary term */
     size_t cap_q;
     uint32_t *todo;       /* the not-yet-scored documents of one block */
     int64_t prefetch;     /* documents prefetched ahead while scoring a block */
@@ -1386,6 +1460,7 @@ void bi_searcher_free(bi_searcher *s)
     free(s->cut_vals);
     free(s->pos);
     free(s->match);
+    free(s->mend);
     free(s->todo);
     free(s);
 }
@@ -1459,6 +1534,9 @@ static int reserve_query(bi_searcher *s, int64_t nnz)
     int64_t *m = realloc(s->match, cap * sizeof(int64_t));
     if (!m) return 0;
     s->match = m;
+    int64_t *e = realloc(s->mend, cap * sizeof(int64_t));
+    if (!e) return 0;
+    s->mend = e;
     s->cap_q = cap;
     return 1;
 }
@@ -1745,13 +1823,17 @@ static void search_one(const bi_index *idx, bi_searcher *s, visit_fn visit, cons
         float *acc = s->acc;
         memset(acc, 0, (size_t)nb * sizeof(float));
         const float *bmin = idx->block_min + b0, *bstep = idx->block_step + b0;
-        /* find every query term among the list's summary terms: a branchless binary search over
-         * the list's samples (every BI_SAMPLE-th summary term; small, usually cached) advanced
-         * level by level for all query terms together, then a search within the one 64-byte chunk
-         * of summary terms that can hold the term (prefetched for all terms first) */
+        /* find every query term among the list's summary rows: a branchless binary search over
+         * the list's samples (every BI_SAMPLE-th row's term; small, usually cached) advanced level
+         * by level for all query terms together, then a search for the last row <= the term within
+         * the one 64-byte chunk of rows that can hold it (prefetched for all terms first).  A term
+         * with more than BI_ROW_MAX entries has several consecutive rows: the search finds the last
+         * one, and the first is found by walking back (possibly into the previous chunk). */
         const uint16_t *sterm = idx->sterm;
+        const uint8_t *cnt = idx->sterm_count;
+        const uint32_t *sent = idx->ssample_entry + idx->list_samples[t];
         int64_t j0 = idx->list_sterms[t], len = idx->list_sterms[t + 1] - j0;
-        int64_t *pos = s->pos, nm = 0;
+        int64_t *pos = s->pos, *mend = s->mend, nm = 0;
         if (len > 0) {
             const uint16_t *smp = idx->ssample + idx->list_samples[t];
             int64_t ns = idx->list_samples[t + 1] - idx->list_samples[t];
@@ -1775,28 +1857,57 @@ static void search_one(const bi_index *idx, bi_searcher *s, visit_fn visit, cons
                     n -= half;
                 }
                 if (*base == u) {
+                    int64_t last = base - sterm, first = last;
+                    while (first > j0 && sterm[first - 1] == u) first--;
                     s->match[nm] = i;
-                    pos[nm++] = base - sterm; /* nm <= i: overwrites only consumed positions */
-                    __builtin_prefetch(idx->sterm_entries + (base - sterm));
+                    pos[nm] = first; /* nm <= i: overwrites only consumed positions */
+                    mend[nm++] = last;
+                    uint64_t chunk = (uint64_t)(first - j0) / BI_SAMPLE;
+                    __builtin_prefetch(sent + chunk);
+                    __builtin_prefetch(cnt + j0 + (int64_t)chunk * BI_SAMPLE);
+                    __builtin_prefetch(cnt + last);
                 }
             }
         }
-        /* summary entries of the matched terms, in increasing term order */
+        /* entries of the matched terms, relative to the list's first entry: the sample's offset
+         * plus the counts of the chunk's rows before the term's first row, then its rows' counts */
         for (int64_t m = 0; m < nm; m++) {
-            int64_t e0 = idx->sterm_entries[pos[m]];
-            __builtin_prefetch(idx->sentry_block + e0);
-            __builtin_prefetch(idx->sentry_code + e0);
+            int64_t first = pos[m], last = mend[m];
+            uint64_t chunk = (uint64_t)(first - j0) / BI_SAMPLE;
+            int64_t e0 = sent[chunk];
+            for (int64_t j = j0 + (int64_t)chunk * BI_SAMPLE; j < first; j++) e0 += cnt[j];
+            int64_t e1 = e0;
+            for (int64_t j = first; j <= last; j++) e1 += cnt[j];
+            pos[m] = e0;
+            mend[m] = e1;
         }
-        const uint16_t *eb = idx->sentry_block;
-        const uint8_t *ec = idx->sentry_code;
+        /* summary entries of the matched terms, in increasing term order; one loop per width of
+         * the list's block numbers */
+        const uint8_t *eb = idx->sentry_blk + idx->list_blk_off[t];
+        const uint8_t *ec = idx->sentry_code + idx->list_entries[t];
+        const int64_t w = blk_width(nb);
         for (int64_t m = 0; m < nm; m++) {
-            float qv = values[s->match[m]];
-            int64_t e0 = idx->sterm_entries[pos[m]], e1 = idx->sterm_entries[pos[m] + 1];
-            for (int64_t e = e0; e < e1; e++) {
-                uint16_t blk = eb[e];
-                acc[blk] += qv * (bmin[blk] + bstep[blk] * (float)ec[e]);
+            __builtin_prefetch(eb + w * pos[m]);
+            __builtin_prefetch(ec + pos[m]);
+        }
+        if (w == 1) {
+            for (int64_t m = 0; m < nm; m++) {
+                float qv = values[s->match[m]];
+                for (int64_t e = pos[m], e1 = mend[m]; e < e1; e++) {
+                    uint32_t blk = eb[e];
+                    acc[blk] += qv * (bmin[blk] + bstep[blk] * (float)ec[e]);
+                }
+                s->stats.entries += mend[m] - pos[m];
             }
-            s->stats.entries += e1 - e0;
+        } else {
+            for (int64_t m = 0; m < nm; m++) {
+                float qv = values[s->match[m]];
+                for (int64_t e = pos[m], e1 = mend[m]; e < e1; e++) {
+                    uint32_t blk = (uint32_t)eb[2 * e] | (uint32_t)eb[2 * e + 1] << 8;
+                    acc[blk] += qv * (bmin[blk] + bstep[blk] * (float)ec[e]);
+                }
+                s->stats.entries += mend[m] - pos[m];
+            }
         }
         for (int64_t b = 0; b < nb; b++) {
             s->cand[n_cand] = cand_key(acc[b], (uint32_t)n_cand);
@@ -1937,11 +2048,11 @@ int bi_search_batch(const bi_index *idx, bi_searcher *s, const bi_csr *queries, 
 /* ============================================================================================ */
 
 static const char BI_MAGIC[8] = {'B', 'L', 'K', 'I', 'D', 'X', '\r', '\n'};
-#define BI_FORMAT_VERSION 1u
+#define BI_FORMAT_VERSION 2u /* 1: summary rows with int64 entry offsets and uint16 block numbers */
 #define BI_ENDIAN_MARK 0x01020304u
-#define BI_N_HEADER_INTS 15
+#define BI_N_HEADER_INTS 16
 #define BI_N_HEADER_DOUBLES 3
-#define BI_N_ARRAYS 13
+#define BI_N_ARRAYS 15
 
 /* The arrays of an index in file order, with their byte sizes. */
 typedef struct {
@@ -1964,11 +2075,25 @@ static void index_arrays(bi_index *idx, array_ref a[BI_N_ARRAYS])
         {(void **)&idx->block_step, idx->n_blocks * 4},
         {(void **)&idx->list_sterms, (idx->dim + 1) * 8},
         {(void **)&idx->sterm, idx->n_sterms * 2},
-        {(void **)&idx->sterm_entries, (idx->n_sterms + 1) * 8},
-        {(void **)&idx->sentry_block, idx->n_sentries * 2},
+        {(void **)&idx->sterm_count, idx->n_sterms * 1},
+        {(void **)&idx->list_entries, (idx->dim + 1) * 8},
+        {(void **)&idx->list_blk_off, (idx->dim + 1) * 8},
+        {(void **)&idx->sentry_blk, idx->n_blk_bytes * 1},
         {(void **)&idx->sentry_code, idx->n_sentries * 1},
     };
     memcpy(a, r, sizeof r);
+}
+
+/* Memory held by the index: the saved arrays (index_arrays) and the derived samples (build_samples),
+ * i.e. every array bi_free frees, at the sizes they are allocated with. */
+static int64_t index_nbytes(const bi_index *idx)
+{
+    array_ref a[BI_N_ARRAYS];
+    index_arrays((bi_index *)idx, a); /* only the sizes are read */
+    int64_t n = 0;
+    for (int i = 0; i < BI_N_ARRAYS; i++) n += a[i].bytes;
+    if (idx->list_samples) n += (idx->dim + 1) * 8 + idx->list_samples[idx->dim] * (2 + 4);
+    return n;
 }
 
 /* 64-bit hash of the arrays (FNV-style over 8-byte words), stored at the end of the file. */
@@ -2009,7 +2134,7 @@ int bi_save(const bi_index *cidx, const char *path, char *err, size_t errlen)
                                       idx->params.n_postings, idx->params.min_cluster_size,
                                       idx->params.doc_cut,   (int64_t)idx->params.seed,
                                       idx->params.pruning,   idx->params.value_type,
-                                      idx->params.max_block_size};
+                                      idx->params.max_block_size, idx->n_blk_bytes};
     double dbl[BI_N_HEADER_DOUBLES] = {idx->params.max_fraction, idx->params.centroid_fraction,
                                        idx->params.summary_energy};
     int ok = fwrite(BI_MAGIC, 1, 8, f) == 8 && fwrite(head, 4, 2, f) == 2 &&
@@ -2072,8 +2197,9 @@ static int validate_index(const bi_index *idx, char *err, size_t errlen)
     }
     if (!check_offsets(idx->list_blocks, idx->dim, idx->n_blocks)) return BAD("posting list offsets");
     if (!check_offsets(idx->block_docs, idx->n_blocks, idx->n_postings)) return BAD("block offsets");
-    if (!check_offsets(idx->list_sterms, idx->dim, idx->n_sterms)) return BAD("summary term offsets");
-    if (!check_offsets(idx->sterm_entries, idx->n_sterms, idx->n_sentries)) return BAD("summary entry offsets");
+    if (!check_offsets(idx->list_sterms, idx->dim, idx->n_sterms)) return BAD("summary row offsets");
+    if (!check_offsets(idx->list_entries, idx->dim, idx->n_sentries)) return BAD("summary entry offsets");
+    if (!check_offsets(idx->list_blk_off, idx->dim, idx->n_blk_bytes)) return BAD("summary block-number offsets");
     for (int64_t i = 0; i < idx->n_postings; i++)
         if (idx->docs[i] >= (uint64_t)idx->n_docs) return BAD("document ids");
     for (int64_t b = 0; b < idx->n_blocks; b++)
@@ -2084,12 +2210,28 @@ static int validate_index(const bi_index *idx, char *err, size_t errlen)
         int64_t nb = idx->list_blocks[t + 1] - idx->list_blocks[t];
         if (nb > BI_MAX_BLOCKS_PER_LIST) return BAD("blocks per list");
         if (nb > maxb) maxb = nb;
+        /* the list's entries: 1 or 2 bytes of block number each, offsets of the samples in 32 bits */
+        int64_t ne = idx->list_entries[t + 1] - idx->list_entries[t];
+        const int64_t w = blk_width(nb);
+        if (ne > (int64_t)UINT32_MAX || idx->list_blk_off[t + 1] - idx->list_blk_off[t] != w * ne)
+            return BAD("summary block-number offsets");
+        /* rows: terms in [0, dim), non-decreasing, 1..255 entries each, adding up to the list's
+         * entries; the entries of one term (its consecutive rows) have increasing blocks < nb */
+        const uint8_t *blk = idx->sentry_blk + idx->list_blk_off[t];
+        int64_t e = 0;
         for (int64_t j = idx->list_sterms[t]; j < idx->list_sterms[t + 1]; j++) {
-            if (idx->sterm[j] >= idx->dim || (j > idx->list_sterms[t] && idx->sterm[j] <= idx->sterm[j - 1]))
+            int same = j > idx->list_sterms[t] && idx->sterm[j] == idx->sterm[j - 1];
+            if (idx->sterm[j] >= idx->dim || (j > idx->list_sterms[t] && idx->sterm[j] < idx->sterm[j - 1]))
                 return BAD("summary term ids");
-            for (int64_t e = idx->sterm_entries[j]; e < idx->sterm_entries[j + 1]; e++)
-                if (idx->sentry_block[e] >= nb) return BAD("summary block numbers");
+            int64_t c = idx->sterm_count[j];
+            if (c < 1 || c > ne - e) return BAD("summary row counts");
+            for (int64_t e1 = e + c; e < e1; e++) {
+                uint32_t b = blk_at(blk, w, e);
+                if (b >= (uint64_t)nb) return BAD("summary block numbers");
+                if ((e > e1 - c || same) && b <= blk_at(blk, w, e - 1)) return BAD("summary block order");
+            }
         }
+        if (e != ne) return BAD("summary row counts");
     }
     if (maxb != idx->max_blocks_per_list) return BAD("maximum blocks per list");
     return BI_OK;
@@ -2121,8 +2263,14 @@ int bi_load(const char *path, bi_index **out, char *err, size_t errlen)
         goto done;
     }
     if (head[0] != BI_FORMAT_VERSION) {
-        rc = set_err(err, errlen, BI_EFORMAT, "%s: format version %u, this build reads version %u", path,
-                     (unsigned)head[0], BI_FORMAT_VERSION);
+        if (head[0] == 1u)
+            rc = set_err(err, errlen, BI_EFORMAT,
+                         "%s: index file format version 1, this build reads version %u (version 2 stores the "
+                         "summaries compactly); rebuild the index and save it again",
+                         path, BI_FORMAT_VERSION);
+        else
+            rc = set_err(err, errlen, BI_EFORMAT, "%s: index file format version %u, this build reads version %u",
+                         path, (unsigned)head[0], BI_FORMAT_VERSION);
         goto done;
     }
     if (fread(ints, 8, BI_N_HEADER_INTS, f) != BI_N_HEADER_INTS ||
@@ -2150,6 +2298,7 @@ int bi_load(const char *path, bi_index **out, char *err, size_t errlen)
     idx->params.pruning = (int)ints[12];
     idx->params.value_type = (int)ints[13];
     idx->params.max_block_size = ints[14];
+    idx->n_blk_bytes = ints[15];
     idx->params.max_fraction = dbl[0];
     idx->params.centroid_fraction = dbl[1];
     idx->params.summary_energy = dbl[2];
@@ -2158,7 +2307,8 @@ int bi_load(const char *path, bi_index **out, char *err, size_t errlen)
     if (idx->n_docs < 0 || (uint64_t)idx->n_docs >= (uint64_t)BI_MAX_DOCS || idx->dim < 1 ||
         idx->dim > BI_MAX_DIM || idx->nnz < 0 || idx->nnz > lim || idx->n_blocks < 0 || idx->n_blocks > lim ||
         idx->n_postings < 0 || idx->n_postings > lim || idx->n_sterms < 0 || idx->n_sterms > lim ||
-        idx->n_sentries < 0 || idx->n_sentries > lim || idx->max_blocks_per_list < 0 ||
+        idx->n_sentries < 0 || idx->n_sentries > lim || idx->n_blk_bytes < 0 || idx->n_blk_bytes > 2 * lim ||
+        idx->max_blocks_per_list < 0 ||
         idx->max_blocks_per_list > BI_MAX_BLOCKS_PER_LIST ||
         (ints[12] != BI_PRUNE_GLOBAL && ints[12] != BI_PRUNE_FIXED) ||
         (ints[13] != BI_VALUES_F32 && ints[13] != BI_VALUES_F16)) {
