@@ -10,7 +10,7 @@
  *   posting lists   one per term, statically pruned to its largest-weight entries;
  *   blocks          each pruned posting list is clustered into blocks of similar documents;
  *   summaries       per block, the coordinate-wise maximum of its documents, truncated to the
- *                   entries that hold `summary_energy` of its L1 mass and quantized to 8 bits.
+ *                   entries that hold `summary_energy` of its L1 mass and quantized to 4 bits.
  *
  * A query scores the block summaries of the posting lists of its `query_cut` largest terms,
  * visits blocks in decreasing summary score, and stops at the first block whose summary score
@@ -118,8 +118,8 @@ int bi_list_sizes(const bi_index *idx, int64_t term, int64_t *n_blocks, int64_t 
 
 /* Copies the blocks of `term` in their stored order: block_offsets[n_blocks + 1] into doc_ids
  * [n_postings]; the summaries as a CSR over blocks (summary_offsets[n_blocks + 1], terms and
- * 8-bit codes [n_summary_entries], terms increasing within a summary) and the per-summary
- * dequantization (value = summary_min + summary_step * code). */
+ * codes [n_summary_entries], terms increasing within a summary; the 4-bit codes 0..15 one per
+ * byte here) and the per-summary dequantization (value = summary_min + summary_step * code). */
 int bi_list_blocks(const bi_index *idx, int64_t term, int64_t *block_offsets, int64_t *doc_ids,
                    int64_t *summary_offsets, int32_t *summary_terms, uint8_t *summary_codes,
                    float *summary_min, float *summary_step, char *err, size_t errlen);

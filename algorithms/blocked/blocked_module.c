@@ -720,7 +720,7 @@ static PyMethodDef Index_methods[] = {
      "values in QUERY_DEFAULTS."},
     {"blocks", (PyCFunction)(void (*)(void))Index_blocks, METH_VARARGS,
      "blocks(term) -> dict: the blocks of a posting list (block_offsets into doc_ids) and their summaries "
-     "(summary_offsets into summary_terms/summary_codes; value = summary_min + summary_step * code)."},
+     "(summary_offsets into summary_terms/summary_codes, codes 0..15; value = summary_min + summary_step * code)."},
     {"doc", (PyCFunction)(void (*)(void))Index_doc, METH_VARARGS,
      "doc(d) -> (terms int32, values float32): a document's forward-index vector."},
     {"info", (PyCFunction)(void (*)(void))Index_info, METH_NOARGS, "info() -> dict of sizes and build parameters."},
