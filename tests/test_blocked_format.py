@@ -1,6 +1,6 @@
-"""The blocked index's summaries on disk and in search (format version 4): term gaps of 256 and more
+"""The blocked index's summaries on disk and in search (format version 5): term gaps of 256 and more
 (skip rows), terms in more summaries of one list than a row holds, damaged rows, the 4-bit codes
-(two per byte, packed across lists), old formats."""
+(two per byte, packed across lists) and their bfloat16 min and step, old formats."""
 
 import numpy as np
 import pytest
@@ -121,7 +121,7 @@ def test_load_rejects_inconsistent_summary_rows(wide, tmp_path):
             _blocked.Index.load(bad)
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
 def test_load_asks_to_rebuild_older_formats(wide, tmp_path, version):
     dim, m, _, _ = wide
     path = tmp_path / "index.blk"
@@ -162,9 +162,17 @@ def entry_codes(index, dim) -> list[int]:
     return codes
 
 
+def bfloat16(x: float) -> float:
+    """x rounded to bfloat16 (nearest, ties to even), as float: the upper half of its float32 bits."""
+    bits = int(np.array(x, dtype=np.float32).view(np.uint32))
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return float(np.array(bits, dtype=np.uint32).view(np.float32))
+
+
 def test_codes_are_4_bits_within_half_a_step(mixed):
     """Every code is 0..15 and dequantizes to within step / 2 of the block's coordinate-wise maximum
-    (recomputed here); a block's smallest kept value has code 0, its largest 15."""
+    (recomputed here), up to the bfloat16 rounding of min and step (2^-8 relative); min is the
+    smallest kept value rounded to bfloat16; a block's smallest kept value has code 0, its largest 15."""
     dim, m, index = mixed
     dense = m.toarray()
     checked = 0
@@ -178,12 +186,12 @@ def test_codes_are_4_bits_within_half_a_step(mixed):
             want = dense[docs][:, terms].max(axis=0)  # weights are positive: absent (0) never wins
             mn, step = float(b["summary_min"][j]), float(b["summary_step"][j])
             assert codes.min() >= 0 and codes.max() <= 15
-            assert mn == want.min()
+            assert mn == bfloat16(want.min()) and step == bfloat16(step)  # stored as bfloat16
             got = mn + step * codes
-            assert np.all(np.abs(got - want) <= step / 2 * (1 + 1e-5) + 1e-6)
+            assert np.all(np.abs(got - want) <= step / 2 + (abs(mn) + 15 * step) * 2.0**-8 + 1e-6)
             if want.max() > want.min():
                 assert codes[want.argmin()] == 0 and codes[want.argmax()] == 15
-                assert step == pytest.approx((want.max() - want.min()) / 15, rel=1e-6)
+                assert step == bfloat16((np.float32(want.max()) - np.float32(want.min())) / np.float32(15))
                 checked += 1
             else:
                 assert step == 0 and (codes == 0).all()

@@ -1,0 +1,108 @@
+"""Blocked versus Seismic (and exact) over the sparse workload suite: one table, one session.
+
+    .venv/bin/python benchmarks/sparse_suite.py [--datasets a,b,...] [--algorithms blocked,...] [--runs 3]
+                                                [--results-dir DIR] [--force] [--report-only]
+
+Every dataset is swept with `annsweep run -a blocked,seismic,exact` from the shipped config.yml of
+each adapter (no group chosen, as a new user runs them), batch mode, one pinned core, ``--runs``
+repeats.  Then, per dataset, from the trusted batch runs (single-thread proof passed, no cache
+flag): the best QPS of each adapter at recall@10 ≥ 0.90 and ≥ 0.95 and the ratios blocked /
+Seismic and blocked / exact; the index bytes of each adapter's fastest build at ≥ 0.90 (and its
+RSS growth during the build) and their ratio; the build-time ratio of those builds; and the
+number of flagged runs.  Datasets neither prepared nor preparable (raw sources missing) are
+skipped with a line.
+
+Default suite: the synthetic sparse-d*-q* sets (document length ~40/120/250, query length
+~20/40/70/120) and the learned-sparse collections wordnet-splade-tiny, cranfield-splade-tiny,
+cisi-splade-tiny, limit-splade-tiny (long documents) and foldoc-splade-tiny (long documents,
+queries not drawn from them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from harness import paths, results  # noqa: E402
+from harness.data.dataset import DatasetError  # noqa: E402
+from harness.data.registry import REGISTRY, SPARSE_SUITE, sources_missing  # noqa: E402
+from harness.data.store import dataset_path  # noqa: E402
+from harness.run import runner  # noqa: E402
+
+SUITE = [s.name for s in SPARSE_SUITE] + ["wordnet-splade-tiny", "cranfield-splade-tiny", "cisi-splade-tiny",
+                                          "limit-splade-tiny", "foldoc-splade-tiny"]
+ALGORITHMS = ["blocked", "seismic", "exact"]
+
+
+def fastest(runs: pd.DataFrame, algorithm: str, threshold: float) -> pd.Series | None:
+    above = runs[(runs["algorithm"] == algorithm) & (runs["recall"] >= threshold)]
+    return above.loc[above["qps"].idxmax()] if len(above) else None
+
+
+def row(dataset: str, frame: pd.DataFrame) -> dict:
+    ok = frame[(frame["status"] == "ok") & (frame["mode"] == "batch") & (frame["k"] == 10)]
+    trusted = ok[results.trusted(ok)]
+    out: dict = {"dataset": dataset, "flagged": len(ok) - len(trusted)}
+    for threshold in (0.90, 0.95):
+        best = {a: fastest(trusted, a, threshold) for a in ALGORITHMS}
+        b, s, e = best["blocked"], best["seismic"], best["exact"]
+        out[f"b/s@{threshold:.2f}"] = b["qps"] / s["qps"] if b is not None and s is not None else np.nan
+        out[f"b/e@{threshold:.2f}"] = b["qps"] / e["qps"] if b is not None and e is not None else np.nan
+        if threshold == 0.90:
+            out["blocked qps"] = b["qps"] if b is not None else np.nan
+            out["seismic qps"] = s["qps"] if s is not None else np.nan
+            if b is not None and s is not None:
+                out["bytes b/s"] = b["index_size_bytes"] / s["index_size_bytes"]
+                out["rss b/s"] = b["rss_delta_bytes"] / max(s["rss_delta_bytes"], 1)
+                out["build b/s"] = b["build_time_s"] / s["build_time_s"]
+                out["blocked MiB"] = b["index_size_bytes"] / 2**20
+                out["seismic MiB"] = s["index_size_bytes"] / 2**20
+    for algorithm, tag in (("blocked", "b"), ("seismic", "s")):  # what the shipped grid covers
+        recall = trusted.loc[trusted["algorithm"] == algorithm, "recall"]
+        out[f"recall {tag}"] = f"{recall.min():.2f}-{recall.max():.3f}" if len(recall) else "-"
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default=",".join(SUITE))
+    parser.add_argument("--algorithms", default=",".join(ALGORITHMS),
+                        help="which of them to sweep (the table reads the stored results of all three)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--results-dir", default=None)
+    parser.add_argument("--force", action="store_true", help="rerun builds that have results")
+    parser.add_argument("--report-only", action="store_true", help="only print the table of stored results")
+    args = parser.parse_args()
+    root = Path(args.results_dir) if args.results_dir else paths.results_dir()
+    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
+    done = []
+    for name in names:
+        prepared = dataset_path(name).exists()
+        missing = sources_missing(REGISTRY[name]) if name in REGISTRY and not prepared else []
+        if missing:
+            print(f"skip {name}: sources missing ({missing[0]})")
+            continue
+        if not args.report_only:
+            options = runner.RunOptions(runs=args.runs, force=args.force, results_root=root, modes=("batch",))
+            try:
+                runner.run_sweep([a.strip() for a in args.algorithms.split(",") if a.strip()], name, options)
+            except DatasetError as exc:
+                print(f"skip {name}: {exc}")
+                continue
+        done.append(name)
+    table = pd.DataFrame([row(name, results.load(root, name)) for name in done])
+    print()
+    print(tabulate(table, headers="keys", showindex=False, floatfmt=".2f"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
