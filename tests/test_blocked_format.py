@@ -26,6 +26,21 @@ def wide():
     return dim, csr_of(rows, dim), pool, pool[frequent]
 
 
+def assert_answers_as_reference(indexes, pool, n_queries: int, n_terms: int, seed: int) -> None:
+    """Every index answers seeded random queries (terms from ``pool``) as the pure-Python reference
+    search over the first one, at a pruned setting and with every list scanned and no early stop."""
+    rng = np.random.default_rng(seed)
+    for _ in range(n_queries):
+        q_terms = np.sort(rng.choice(pool, n_terms, replace=False)).astype(np.int32)
+        q_values = (rng.integers(1, 16, n_terms) / 4).astype(np.float32)
+        for qp in ({"query_cut": 3, "heap_factor": 0.9}, {"query_cut": n_terms, "heap_factor": 0.0}):
+            want_ids, want_scores = reference_search(indexes[0], q_terms, q_values, K, **qp)
+            for ix in indexes:
+                ids, scores = ix.search(q_terms, q_values, K, **qp)
+                np.testing.assert_array_equal(ids, want_ids)
+                np.testing.assert_array_equal(scores[ids >= 0], want_scores.astype(np.float32))
+
+
 def test_wide_term_gaps_and_long_rows(wide, tmp_path):
     dim, m, pool, frequent = wide
     index = _blocked.Index.build(m.indptr, m.indices, m.data, dim, n_postings=1_000, max_block_size=1,
@@ -50,17 +65,8 @@ def test_wide_term_gaps_and_long_rows(wide, tmp_path):
     path = tmp_path / "wide.blk"
     index.save(path)
     loaded = _blocked.Index.load(path)
-    rng = np.random.default_rng(3)
     candidates = np.unique(np.concatenate([pool, [0, 2, 254, 257, 510, 65_533], sorted(landing)]))
-    for _ in range(12):
-        q_terms = np.sort(rng.choice(candidates, 14, replace=False)).astype(np.int32)
-        q_values = (rng.integers(1, 16, len(q_terms)) / 4).astype(np.float32)
-        for qp in ({"query_cut": 3, "heap_factor": 0.9}, {"query_cut": 14, "heap_factor": 0.0}):
-            want_ids, want_scores = reference_search(index, q_terms, q_values, K, **qp)
-            for ix in (index, loaded):
-                ids, scores = ix.search(q_terms, q_values, K, **qp)
-                np.testing.assert_array_equal(ids, want_ids)
-                np.testing.assert_array_equal(scores[ids >= 0], want_scores.astype(np.float32))
+    assert_answers_as_reference((index, loaded), candidates, n_queries=12, n_terms=14, seed=3)
 
 
 def rewrite_array(raw: bytes, which: int, edit) -> bytes:
@@ -221,16 +227,7 @@ def test_codes_are_packed_two_per_byte_across_lists(mixed, tmp_path):
     assert loaded.info() == index.info()
     for t in range(dim):
         np.testing.assert_equal(loaded.blocks(t), index.blocks(t))
-    rng = np.random.default_rng(4)
-    for _ in range(20):
-        q_terms = np.sort(rng.choice(dim, 6, replace=False)).astype(np.int32)
-        q_values = (rng.integers(1, 16, 6) / 4).astype(np.float32)
-        for qp in ({"query_cut": 3, "heap_factor": 0.9}, {"query_cut": 6, "heap_factor": 0.0}):
-            want_ids, want_scores = reference_search(index, q_terms, q_values, K, **qp)
-            for ix in (index, loaded):
-                ids, scores = ix.search(q_terms, q_values, K, **qp)
-                np.testing.assert_array_equal(ids, want_ids)
-                np.testing.assert_array_equal(scores[ids >= 0], want_scores.astype(np.float32))
+    assert_answers_as_reference((index, loaded), dim, n_queries=20, n_terms=6, seed=4)
 
     def set_high_nibble(a):
         a[-1] |= 0x10
