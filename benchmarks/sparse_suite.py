@@ -35,6 +35,8 @@ from harness import paths, results  # noqa: E402
 from harness.data.dataset import DatasetError  # noqa: E402
 from harness.data.registry import REGISTRY, SPARSE_SUITE, sources_missing  # noqa: E402
 from harness.data.store import dataset_path  # noqa: E402
+from harness.report.leaderboard import best_point  # noqa: E402
+from harness.report.metrics import run_metric  # noqa: E402
 from harness.run import runner  # noqa: E402
 
 SUITE = [s.name for s in SPARSE_SUITE] + ["wordnet-splade-tiny", "cranfield-splade-tiny", "cisi-splade-tiny",
@@ -43,8 +45,7 @@ ALGORITHMS = ["blocked", "seismic", "exact"]
 
 
 def fastest(runs: pd.DataFrame, algorithm: str, threshold: float) -> pd.Series | None:
-    above = runs[(runs["algorithm"] == algorithm) & (runs["recall"] >= threshold)]
-    return above.loc[above["qps"].idxmax()] if len(above) else None
+    return best_point(runs[runs["algorithm"] == algorithm], threshold, run_metric("recall"), run_metric("qps"))
 
 
 def row(dataset: str, frame: pd.DataFrame) -> dict:
