@@ -255,6 +255,7 @@ def test_blocks_partition_each_pruned_list(problem):
         for j in range(len(sizes)):
             lo, hi = b["summary_offsets"][j], b["summary_offsets"][j + 1]
             assert hi > lo and (np.diff(b["summary_terms"][lo:hi]) > 0).all()
+            assert t in b["summary_terms"][lo:hi]  # the list's own term, whatever the energy cut
     assert total == index.info()["n_postings_total"]
 
 
