@@ -1,11 +1,13 @@
 """The blocked inverted index (algorithms/blocked, extension ``algorithms._blocked``).
 
-* Exactness: with no pruning, heap_factor 0 and query_cut >= the query's nnz every document
-  sharing a term with the query is scored, so the result must be the exact top-k — judged against
-  independent scipy brute force in float64, tie-aware on scores — on random-xs-sparse and on
-  1,000 wordnet-splade-tiny queries (raw arrays from $ANNSWEEP_SOURCE_DIR).
-* The C query against a small pure-Python re-implementation of the same query algorithm that
-  reuses the C-built blocks and summaries (``Index.blocks``), on random tiny inputs (Hypothesis).
+* Exactness: with no pruning, heap_factor 0 (or candidates >= the number of documents) and
+  query_cut >= the query's nnz every document sharing a term with the query is scored, so the
+  result must be the exact top-k — judged against independent scipy brute force in float64,
+  tie-aware on scores — on random-xs-sparse and on 1,000 wordnet-splade-tiny queries (raw arrays
+  from $ANNSWEEP_SOURCE_DIR).
+* The C query (block walk and candidates mode) against a small pure-Python re-implementation of
+  the same query algorithm that reuses the C-built blocks and summaries (``Index.blocks``), on
+  random tiny inputs (Hypothesis).
 * Save/load, determinism, and every validation error path (an exception, never a crash).
 """
 
@@ -91,6 +93,9 @@ def test_exhaustive_setting_is_exact_on_random_xs(xs, pruning):
     for i in range(0, part.shape[0], 20):
         row = part[i]
         np.testing.assert_equal(index.search(row.indices, row.data, K, **EXHAUSTIVE_QUERY), (ids[i], scores[i]))
+    # candidates mode: every document sharing a term with the query is a candidate, so exact too
+    ids_c, scores_c = batch(index, test, query_cut=1_000, candidates=train.shape[0])
+    check_exact(train, test, ids_c, scores_c)
 
 
 def test_float16_weights_are_close_on_random_xs(xs):
@@ -128,12 +133,45 @@ def test_exhaustive_setting_is_exact_on_wordnet():
     index = build(train, centroid_fraction=0.02, max_block_size=32, **exhaustive(train.shape[0], "global"))
     ids, scores = batch(index, test, **EXHAUSTIVE_QUERY)
     check_exact(train, test, ids, scores)
+    ids, scores = batch(index, test, query_cut=1_000, candidates=train.shape[0])  # candidates mode
+    check_exact(train, test, ids, scores)
 
 
 # --- the C query against a Python re-implementation on the C-built blocks ----------------------------
 
 
-def reference_search(index, terms, values, k, query_cut, heap_factor):
+def exact_top(index, q, docs, k):
+    """The k best of `docs` by exact score (ties: smaller id), as (score, id) pairs."""
+    top = []
+    for d in docs:
+        dt, dv = index.doc(d)
+        top.append((sum(float(q.get(int(t), 0.0)) * float(v) for t, v in zip(dt, dv, strict=True)), d))
+    return sorted(top, key=lambda x: (-x[0], x[1]))[:k]
+
+
+def reference_candidates(index, q, cut, k, candidates):
+    """Candidates mode in Python: per scanned list t (in cut order), each document of block b gets
+    q_t * (b's summary weight of t, or the summary's min when it lacks t), summed in float32 in the
+    same order as the C code; the `candidates` best sums (ties: smaller id) are scored exactly."""
+    f32 = np.float32
+    est: dict[int, np.float32] = {}
+    for t in cut:
+        blocks = index.blocks(t)
+        offsets, sum_off = blocks["block_offsets"], blocks["summary_offsets"]
+        for b in range(len(offsets) - 1):
+            lo, hi = sum_off[b], sum_off[b + 1]
+            own = f32(blocks["summary_min"][b])
+            where = np.flatnonzero(blocks["summary_terms"][lo:hi] == t)
+            if len(where):
+                own = f32(own + f32(blocks["summary_step"][b] * f32(blocks["summary_codes"][lo + where[0]])))
+            v = f32(q[t] * own)
+            for d in blocks["doc_ids"][offsets[b] : offsets[b + 1]].tolist():
+                est[d] = f32(est.get(d, f32(0.0)) + v)
+    chosen = sorted(est, key=lambda d: (-float(est[d]), d))[:candidates]
+    return exact_top(index, q, chosen, k)
+
+
+def reference_search(index, terms, values, k, query_cut, heap_factor, candidates=0):
     """The query algorithm of blocked_index.c in Python, on the index's own blocks and summaries.
 
     Summary scores are accumulated in float32 in the same order as the C code (query terms
@@ -144,6 +182,10 @@ def reference_search(index, terms, values, k, query_cut, heap_factor):
     q = {int(t): f32(v) for t, v in zip(terms, values, strict=True)}
     order = sorted(range(len(terms)), key=lambda i: (-float(values[i]), int(terms[i])))
     cut = [int(terms[i]) for i in order[:query_cut]]
+    if candidates > 0:
+        top = reference_candidates(index, q, cut, k, candidates)
+        ids = [d for _, d in top] + [-1] * (k - len(top))
+        return np.array(ids, dtype=np.int64), np.array([s for s, _ in top], dtype=np.float64)
     candidates = []  # (score, seq, docs)
     for t in cut:
         blocks = index.blocks(t)
@@ -197,7 +239,8 @@ def tiny_problem(draw):
         "max_block_size": draw(st.sampled_from([0, 1, 2, 3])), "seed": draw(st.integers(0, 2**64 - 1)),
     }
     query_params = {"k": draw(st.integers(1, 6)), "query_cut": draw(st.integers(1, 6)),
-                    "heap_factor": draw(st.sampled_from([0.0, 0.25, 0.5, 0.8, 0.9, 1.0, 1.3]))}
+                    "heap_factor": draw(st.sampled_from([0.0, 0.25, 0.5, 0.8, 0.9, 1.0, 1.3])),
+                    "candidates": draw(st.sampled_from([0, 0, 0, 1, 2, 3, 5, 40]))}
     return n_docs, dim, rows, (q_terms, q_values), build_params, query_params
 
 
@@ -219,7 +262,8 @@ def test_c_search_matches_python_reference(problem):
     want_ids, want_scores = reference_search(index, terms, values, **qp)
     for scalar in (False, True):
         index.force_scalar(scalar)
-        ids, scores = index.search(terms, values, qp["k"], query_cut=qp["query_cut"], heap_factor=qp["heap_factor"])
+        ids, scores = index.search(terms, values, qp["k"], query_cut=qp["query_cut"], heap_factor=qp["heap_factor"],
+                                   candidates=qp["candidates"])
         np.testing.assert_array_equal(ids, want_ids)
         found = ids >= 0
         np.testing.assert_array_equal(scores[found], want_scores.astype(np.float32))
@@ -227,7 +271,8 @@ def test_c_search_matches_python_reference(problem):
     # the batch path answers the same (one row, and the row twice)
     two = sp.vstack([csr_of([(q_terms, q_values)], dim)] * 2).tocsr()
     bids, _ = index.batch_search(two.indptr.astype(np.int64), two.indices, two.data.astype(np.float32), qp["k"],
-                                 query_cut=qp["query_cut"], heap_factor=qp["heap_factor"])
+                                 query_cut=qp["query_cut"], heap_factor=qp["heap_factor"],
+                                 candidates=qp["candidates"])
     np.testing.assert_array_equal(bids, np.stack([want_ids, want_ids]))
 
 
@@ -324,7 +369,8 @@ def test_defaults_are_the_c_cores(small):
              "min_cluster_size": int, "doc_cut": int, "seed": int, "pruning": str, "value_type": str,
              "max_block_size": int}
     assert {key: type(v) for key, v in _blocked.BUILD_DEFAULTS.items()} == types
-    assert {key: type(v) for key, v in _blocked.QUERY_DEFAULTS.items()} == {"query_cut": int, "heap_factor": float}
+    assert {key: type(v) for key, v in _blocked.QUERY_DEFAULTS.items()} == {"query_cut": int, "heap_factor": float,
+                                                                           "candidates": int}
     assert _blocked.BUILD_DEFAULTS["pruning"] in ("global", "fixed")
     assert _blocked.BUILD_DEFAULTS["value_type"] in ("f32", "f16")
     heap_factor = _blocked.QUERY_DEFAULTS["heap_factor"]  # the short decimal (0.9), not (double)0.9f
@@ -434,7 +480,8 @@ def test_search_validation(tiny_index):
     _, index = tiny_index
     t, v = np.array([0, 2], np.int32), np.array([1.0, 2.0], np.float32)
     assert index.search(t, v, 2)[0].tolist() == [0, 2]
-    for k, kwargs in ((0, {}), (-1, {}), (2, {"query_cut": 0}), (2, {"heap_factor": -0.1}),
+    for k, kwargs in ((0, {}), (-1, {}), (2, {"query_cut": 0}), (2, {"heap_factor": -0.1}), (2, {"candidates": -1}),
+                      (2, {"candidates": 2**31}),
                       (2, {"heap_factor": float("nan")}), (2, {"heap_factor": float("inf")})):
         with pytest.raises(ValueError):
             index.search(t, v, k, **kwargs)
@@ -485,16 +532,17 @@ def test_adapter(xs):
             cls("ip", **params)
     algo = cls("ip", n_postings=300, centroid_fraction=0.2, max_block_size=8)
     algo.fit(xs)
-    for params in ({"query_cut": 0}, {"beam": 3}):
+    for params in ({"query_cut": 0}, {"beam": 3}, {"candidates": -1}):
         with pytest.raises(ValueError):
             algo.set_query_params(**params)
-    algo.set_query_params(query_cut=8, heap_factor=0.8)
     test = xs.test[:20] if SANITIZED else xs.test[:100]
-    b = algo.batch_query(test, K)
-    single = np.stack([algo.query(test[i], K) for i in range(test.shape[0])])
-    np.testing.assert_array_equal(b, single)
-    recall = knn_recall(groundtruth.distances_of(xs.train, test, b, "ip"), xs.distances[: test.shape[0]], K)
-    assert recall.mean() > 0.8
+    for params in ({"query_cut": 8, "heap_factor": 0.8}, {"query_cut": 8, "candidates": 300}):
+        algo.set_query_params(**params)
+        b = algo.batch_query(test, K)
+        single = np.stack([algo.query(test[i], K) for i in range(test.shape[0])])
+        np.testing.assert_array_equal(b, single)
+        recall = knn_recall(groundtruth.distances_of(xs.train, test, b, "ip"), xs.distances[: test.shape[0]], K)
+        assert recall.mean() > 0.8, params
     metrics = algo.extra_metrics()
     assert metrics["docs_scored"] > 0 and metrics["blocks_visited"] > 0
     assert algo.index_size_bytes() > 0

@@ -28,12 +28,14 @@ def wide():
 
 def assert_answers_as_reference(indexes, pool, n_queries: int, n_terms: int, seed: int) -> None:
     """Every index answers seeded random queries (terms from ``pool``) as the pure-Python reference
-    search over the first one, at a pruned setting and with every list scanned and no early stop."""
+    search over the first one, at a pruned setting, with every list scanned and no early stop, and
+    in candidates mode."""
     rng = np.random.default_rng(seed)
     for _ in range(n_queries):
         q_terms = np.sort(rng.choice(pool, n_terms, replace=False)).astype(np.int32)
         q_values = (rng.integers(1, 16, n_terms) / 4).astype(np.float32)
-        for qp in ({"query_cut": 3, "heap_factor": 0.9}, {"query_cut": n_terms, "heap_factor": 0.0}):
+        for qp in ({"query_cut": 3, "heap_factor": 0.9}, {"query_cut": n_terms, "heap_factor": 0.0},
+                   {"query_cut": 3, "heap_factor": 0.9, "candidates": 7}):
             want_ids, want_scores = reference_search(indexes[0], q_terms, q_values, K, **qp)
             for ix in indexes:
                 ids, scores = ix.search(q_terms, q_values, K, **qp)

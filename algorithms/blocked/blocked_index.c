@@ -88,6 +88,11 @@
  *      scored exactly against the full query through the forward index (gather from q) and
  *      offered to the top-k min-heap (ties: smaller id wins);
  *   6. output sorted by score, descending (ties: smaller id first).
+ *
+ * Query, candidates mode (candidates > 0; ours, not in the paper): steps 1-2, then instead of 3-5
+ * a score-at-a-time pass over the query_cut lists that ranks their documents by the sum of their
+ * blocks' summary weights of the lists' own terms, and exact scores for the `candidates` best
+ * (score_at_a_time); then step 6.
  */
 #include "blocked_index.h"
 
@@ -315,6 +320,7 @@ void bi_query_params_default(bi_query_params *qp)
     qp->k = 10;
     qp->query_cut = 10;
     qp->heap_factor = 0.9f;
+    qp->candidates = 0;
 }
 
 void bi_free(bi_index *idx)
@@ -418,6 +424,11 @@ int bi_check_query_params(const bi_query_params *qp, char *err, size_t errlen)
     if (!isfinite(qp->heap_factor) || qp->heap_factor < 0)
         return set_err(err, errlen, BI_EINVAL, "heap_factor must be finite and >= 0, got %g",
                        (double)qp->heap_factor);
+    if (qp->candidates < 0)
+        return set_err(err, errlen, BI_EINVAL, "candidates must be >= 0 (0 = the block walk), got %lld",
+                       (long long)qp->candidates);
+    if (qp->candidates > INT32_MAX)
+        return set_err(err, errlen, BI_EINVAL, "candidates is too large (%lld)", (long long)qp->candidates);
     return BI_OK;
 }
 
@@ -1502,6 +1513,11 @@ struct bi_searcher {
     int64_t *mend;        /* last row, then end entry, of each matched summary term */
     size_t cap_q;
     uint32_t *todo;       /* the not-yet-scored documents of one block */
+    float *dacc;          /* n_docs, candidates mode: estimated score of each touched document */
+    cand_t *tkeys;        /* candidates mode: (estimate, document) of the touched documents */
+    uint32_t *tdocs;      /* candidates mode: the touched documents, then the chosen candidates */
+    int64_t cap_touch;    /* capacity of tkeys and tdocs */
+    int64_t max_list_postings;
     int64_t prefetch;     /* documents prefetched ahead while scoring a block */
     bi_stats stats;
     int avx2;             /* the AVX2/FMA/F16C kernel is available */
@@ -1523,8 +1539,13 @@ int bi_searcher_new(const bi_index *idx, bi_searcher **out, char *err, size_t er
         if (len > max_block) max_block = len;
     }
     s->todo = xmalloc((size_t)max_block + 1, sizeof(uint32_t));
+    s->dacc = xmalloc((size_t)idx->n_docs + 1, sizeof(float));
+    for (int64_t t = 0; t < idx->dim; t++) {
+        int64_t len = (int64_t)idx->block_docs[idx->list_blocks[t + 1]] - idx->block_docs[idx->list_blocks[t]];
+        if (len > s->max_list_postings) s->max_list_postings = len;
+    }
     s->prefetch = 2;
-    if (!s->q || !s->visited || !s->acc || !s->todo) {
+    if (!s->q || !s->visited || !s->acc || !s->todo || !s->dacc) {
         bi_searcher_free(s);
         return ENOMEM_RET(err, errlen);
     }
@@ -1557,6 +1578,9 @@ void bi_searcher_free(bi_searcher *s)
     free(s->match);
     free(s->mend);
     free(s->todo);
+    free(s->dacc);
+    free(s->tkeys);
+    free(s->tdocs);
     free(s);
 }
 
@@ -1591,6 +1615,18 @@ int bi_searcher_reserve(bi_searcher *s, int64_t k, int64_t query_cut, char *err,
         if (cb) s->cand_block = cb;
         if (!c || !cb) return ENOMEM_RET(err, errlen);
         s->cap_cand = nc;
+    }
+    /* candidates mode: the documents of query_cut distinct lists, at most n_docs */
+    int64_t mlp = s->max_list_postings > 0 ? s->max_list_postings : 1;
+    int64_t nt = query_cut > s->idx->n_docs / mlp ? s->idx->n_docs : query_cut * mlp;
+    if (nt > s->idx->n_docs) nt = s->idx->n_docs;
+    if (nt > s->cap_touch || !s->tkeys) {
+        cand_t *tk = realloc(s->tkeys, ((size_t)nt + 1) * sizeof(cand_t));
+        if (tk) s->tkeys = tk;
+        uint32_t *td = realloc(s->tdocs, ((size_t)nt + 1) * sizeof(uint32_t));
+        if (td) s->tdocs = td;
+        if (!tk || !td) return ENOMEM_RET(err, errlen);
+        s->cap_touch = nt;
     }
     return BI_OK;
 }
@@ -1815,25 +1851,17 @@ static inline void prefetch_row(const int64_t *off, const uint16_t *terms, const
     for (p = (const char *)((uintptr_t)p & ~(uintptr_t)63); p < e; p += 64) __builtin_prefetch(p);
 }
 
-/* Visits block b: the documents not yet scored in this query are marked, then scored exactly
- * (prefetching the rows of the next `prefetch` documents) and offered to the top-k heap.  One
- * instance per kernel (value type x instruction set). */
-#define BI_DEFINE_VISIT(NAME, ATTR, VT, VALUES, DOT)                                                  \
-    ATTR static void NAME(const bi_index *idx, bi_searcher *s, int64_t b, int64_t k)                  \
+/* Scores documents todo[0 .. n) exactly (prefetching the rows of the next `prefetch` documents)
+ * and offers them to the top-k heap; visits block b: its documents not yet scored in this query
+ * are marked and scored.  One pair per kernel (value type x instruction set). */
+#define BI_DEFINE_KERNEL(NAME, ATTR, VT, VALUES, DOT)                                                 \
+    ATTR static inline void NAME##_score(const bi_index *idx, bi_searcher *s, const uint32_t *todo,   \
+                                         int64_t n, int64_t k)                                        \
     {                                                                                                 \
-        const uint32_t *d = idx->docs + idx->block_docs[b], *end = idx->docs + idx->block_docs[b + 1]; \
         const int64_t *off = idx->fwd_offsets;                                                        \
         const uint16_t *terms = idx->fwd_terms;                                                       \
         const VT *vals = VALUES;                                                                      \
-        uint32_t *visited = s->visited, epoch = s->epoch, *todo = s->todo;                            \
-        int64_t n = 0, pf = s->prefetch;                                                              \
-        for (; d < end; d++) {                                                                        \
-            uint32_t doc = *d;                                                                        \
-            if (visited[doc] != epoch) {                                                              \
-                visited[doc] = epoch;                                                                 \
-                todo[n++] = doc;                                                                      \
-            }                                                                                         \
-        }                                                                                             \
+        int64_t pf = s->prefetch;                                                                     \
         for (int64_t i = 0; i < n && i < pf; i++) prefetch_row(off, terms, vals, sizeof(VT), todo[i]); \
         for (int64_t i = 0; i < n; i++) {                                                             \
             if (i + pf < n) prefetch_row(off, terms, vals, sizeof(VT), todo[i + pf]);                 \
@@ -1842,26 +1870,49 @@ static inline void prefetch_row(const int64_t *off, const uint16_t *terms, const
             heap_offer(s, k, DOT(terms + o0, vals + o0, o1 - o0, s->q), doc);                         \
         }                                                                                             \
         s->stats.docs += n;                                                                           \
+    }                                                                                                 \
+    ATTR static void NAME##_visit(const bi_index *idx, bi_searcher *s, int64_t b, int64_t k)          \
+    {                                                                                                 \
+        const uint32_t *d = idx->docs + idx->block_docs[b], *end = idx->docs + idx->block_docs[b + 1]; \
+        uint32_t *visited = s->visited, epoch = s->epoch, *todo = s->todo;                            \
+        int64_t n = 0;                                                                                \
+        for (; d < end; d++) {                                                                        \
+            uint32_t doc = *d;                                                                        \
+            if (visited[doc] != epoch) {                                                              \
+                visited[doc] = epoch;                                                                 \
+                todo[n++] = doc;                                                                      \
+            }                                                                                         \
+        }                                                                                             \
+        NAME##_score(idx, s, todo, n, k);                                                             \
+    }                                                                                                 \
+    ATTR static void NAME##_score_docs(const bi_index *idx, bi_searcher *s, const uint32_t *todo,     \
+                                       int64_t n, int64_t k)                                          \
+    {                                                                                                 \
+        NAME##_score(idx, s, todo, n, k);                                                             \
     }
 
-BI_DEFINE_VISIT(visit_scalar_f32, , float, idx->fwd_f32, dot_scalar_f32)
-BI_DEFINE_VISIT(visit_scalar_f16, , uint16_t, idx->fwd_f16, dot_scalar_f16)
+BI_DEFINE_KERNEL(scalar_f32, , float, idx->fwd_f32, dot_scalar_f32)
+BI_DEFINE_KERNEL(scalar_f16, , uint16_t, idx->fwd_f16, dot_scalar_f16)
 #if BI_X86
-BI_DEFINE_VISIT(visit_avx2_f32, BI_AVX2, float, idx->fwd_f32, dot_avx2_f32)
-BI_DEFINE_VISIT(visit_avx2_f16, BI_AVX2, uint16_t, idx->fwd_f16, dot_avx2_f16)
+BI_DEFINE_KERNEL(avx2_f32, BI_AVX2, float, idx->fwd_f32, dot_avx2_f32)
+BI_DEFINE_KERNEL(avx2_f16, BI_AVX2, uint16_t, idx->fwd_f16, dot_avx2_f16)
 #endif
 
-typedef void (*visit_fn)(const bi_index *, bi_searcher *, int64_t, int64_t);
+typedef struct kernel {
+    void (*visit)(const bi_index *, bi_searcher *, int64_t, int64_t);
+    void (*score_docs)(const bi_index *, bi_searcher *, const uint32_t *, int64_t, int64_t);
+} kernel;
 
-static visit_fn pick_visit(const bi_index *idx, const bi_searcher *s)
+static kernel pick_kernel(const bi_index *idx, const bi_searcher *s)
 {
     int f16 = idx->fwd_f16 != NULL;
 #if BI_X86
-    if (s->avx2 && !s->force_scalar) return f16 ? visit_avx2_f16 : visit_avx2_f32;
+    if (s->avx2 && !s->force_scalar)
+        return f16 ? (kernel){avx2_f16_visit, avx2_f16_score_docs} : (kernel){avx2_f32_visit, avx2_f32_score_docs};
 #else
     (void)s;
 #endif
-    return f16 ? visit_scalar_f16 : visit_scalar_f32;
+    return f16 ? (kernel){scalar_f16_visit, scalar_f16_score_docs} : (kernel){scalar_f32_visit, scalar_f32_score_docs};
 }
 
 /* First position in a[lo, hi) whose value is >= x (branchless binary search). */
@@ -1878,37 +1929,158 @@ static inline int64_t lower_bound_u16(const uint16_t *a, int64_t lo, int64_t hi,
     return (base - a) + (*base < x);
 }
 
-/* One query (already checked).  Scratch must be reserved for k and min(query_cut, nnz). */
-static void search_one(const bi_index *idx, bi_searcher *s, visit_fn visit, const int32_t *terms,
-                       const float *values, int64_t nnz, int64_t k, int64_t query_cut, float heap_factor,
-                       int64_t *out_ids, float *out_scores)
+/* Finds every query term among the list's summary rows: a branchless binary search over
+ * the list's samples (every BI_SAMPLE-th row's absolute term; small, usually cached)
+ * advanced level by level for all query terms together, for the last sample below the term
+ * (or the first one), then a scan of that chunk's rows (prefetched for all terms first)
+ * from the sample's term and entry offset, adding deltas and counts, to the first row whose
+ * term is >= the query term: within BI_SAMPLE + 1 rows, since the next sample is >= the
+ * term.  A term with more than BI_ROW_MAX entries has several consecutive rows (delta 0,
+ * possibly into the next chunks), all gathered.
+ * Fills s->match[m] (query-term index), s->pos[m] and s->mend[m] (first and end entry, relative
+ * to the list's first entry) for the nm matched terms, in increasing term order; returns nm. */
+static int64_t match_terms(const bi_index *idx, bi_searcher *s, int32_t t, int64_t nb, const int32_t *terms,
+                           const float *values, int64_t nnz)
 {
-    float *q = s->q;
-    if (++s->epoch == 0) { /* epochs wrapped: clear once every 2^32 queries */
-        memset(s->visited, 0, (size_t)idx->n_docs * sizeof(uint32_t));
-        s->epoch = 1;
-    }
-    s->heap_n = 0;
-    s->stats.queries++;
-
-    /* 1. dense query */
-    for (int64_t i = 0; i < nnz; i++) q[terms[i]] = values[i];
-
-    /* 2. query_cut largest weights (ties: smaller term), by insertion into a sorted prefix */
-    int64_t ncut = 0, cut = query_cut < nnz ? query_cut : nnz;
-    for (int64_t i = 0; i < nnz; i++) {
-        float v = values[i];
-        if (ncut == cut && !(v > s->cut_vals[ncut - 1])) continue;
-        int64_t j = ncut < cut ? ncut++ : ncut - 1;
-        while (j > 0 && v > s->cut_vals[j - 1]) {
-            s->cut_vals[j] = s->cut_vals[j - 1];
-            s->cut_terms[j] = s->cut_terms[j - 1];
-            j--;
+    const uint8_t *row = idx->srow;
+    const uint32_t *sent = idx->ssample_entry + idx->list_samples[t];
+    int64_t j0 = idx->list_sterms[t], j1 = idx->list_sterms[t + 1];
+    int64_t *pos = s->pos, *mend = s->mend, nm = 0;
+    const uint8_t *eb = idx->sentry_blk + idx->list_blk_off[t];
+    /* codes by global entry index (two per byte: a list may start in a byte's high nibble) */
+    const uint8_t *ec = idx->sentry_code;
+    const int64_t le = idx->list_entries[t];
+    const int64_t w = blk_width(nb);
+    if (j1 > j0) {
+        const uint16_t *smp = idx->ssample + idx->list_samples[t];
+        int64_t ns = idx->list_samples[t + 1] - idx->list_samples[t];
+        for (int64_t i = 0; i < nnz; i++) pos[i] = 0;
+        for (int64_t n = ns; n > 1;) { /* last sample < term (or 0) */
+            int64_t half = n / 2;
+            for (int64_t i = 0; i < nnz; i++)
+                pos[i] += half & -(int64_t)(smp[pos[i] + half] < (uint16_t)terms[i]);
+            n -= half;
         }
-        s->cut_vals[j] = v;
-        s->cut_terms[j] = terms[i];
+        for (int64_t i = 0; i < nnz; i++) { /* the chunk's 64 bytes and the next row */
+            const uint8_t *c = row + 2 * (j0 + pos[i] * BI_SAMPLE);
+            __builtin_prefetch(c);
+            __builtin_prefetch(c + 2 * BI_SAMPLE);
+            __builtin_prefetch(sent + pos[i]);
+        }
+        for (int64_t i = 0; i < nnz; i++) {
+            uint32_t u = (uint16_t)terms[i], term = smp[pos[i]];
+            if (term > u || values[i] == 0.0f) continue; /* below the list's first summary term */
+            int64_t j = j0 + pos[i] * BI_SAMPLE, e = sent[pos[i]];
+            while (term < u) { /* rows below u: their entries come first */
+                e += row[2 * j + 1];
+                if (++j == j1) break;
+                uint32_t d = row[2 * j];
+                term += row[2 * j + 1] ? d : d << 8;
+            }
+            if (term != u) continue;
+            int64_t e0 = e;
+            do e += row[2 * j + 1]; /* the rows of u (a skip row landing on u adds nothing) */
+            while (++j < j1 && row[2 * j] == 0);
+            if (e == e0) continue;
+            s->match[nm] = i;
+            pos[nm] = e0; /* nm <= i: overwrites only consumed positions */
+            mend[nm++] = e;
+            __builtin_prefetch(eb + w * e0);
+            __builtin_prefetch(ec + ((le + e0) >> 1));
+        }
     }
+    return nm;
+}
 
+/* Puts the c largest keys of a[0 .. n) first (in no particular order): quickselect, Hoare
+ * partition around the median of three.  Keys are distinct (they carry a document id). */
+static void select_largest(cand_t *a, int64_t n, int64_t c)
+{
+    int64_t lo = 0, hi = n - 1, want = c - 1;
+    while (hi > lo) {
+        cand_t x = a[lo], y = a[lo + (hi - lo) / 2], z = a[hi];
+        cand_t pivot = x > y ? (y > z ? y : (x > z ? z : x)) : (x > z ? x : (y > z ? z : y));
+        int64_t i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] > pivot) i++;
+            while (a[j] < pivot) j--;
+            if (i <= j) {
+                cand_t tmp = a[i];
+                a[i++] = a[j];
+                a[j--] = tmp;
+            }
+        }
+        if (want <= j) hi = j;
+        else if (want >= i) lo = i;
+        else break; /* a[j + 1 .. i) equal the pivot: want is in place */
+    }
+}
+
+/* Candidates mode (score-at-a-time over block maxima, then exact re-scoring).  For each of the
+ * query_cut lists (term t, query weight q_t), every document d of every block b of the list gets
+ * q_t * s_b(t), where s_b(t) is b's summary weight of t: the block's (quantized) maximum of t, an
+ * upper estimate of d's own weight for t — every summary keeps its list's term (the build's
+ * rule), and a block whose summary lacks it (an index built before the rule) counts its smallest
+ * kept summary weight, which bounds what the energy cut dropped.  The estimates are summed per
+ * document over the lists (documents in several of the query's lists rise), the `candidates`
+ * documents with the largest sums are scored exactly through the forward index, and the best k
+ * of them are returned.  This suits flat score distributions (LIMIT-like documents of hundreds of
+ * mid-weight terms) where no summary bounds a block well and the block walk scores most blocks
+ * anyway: here the cost is one add per posting of the scanned lists plus `candidates` exact
+ * scores.  visited[] marks the touched documents (their dacc is reset on first touch). */
+static void score_at_a_time(const bi_index *idx, bi_searcher *s, kernel kern, int64_t ncut, int64_t k,
+                            int64_t candidates)
+{
+    float *dacc = s->dacc, *own = s->acc;
+    uint32_t *visited = s->visited, epoch = s->epoch, *tdocs = s->tdocs;
+    int64_t nt = 0;
+    const float one = 1.0f;
+    for (int64_t r = 0; r < ncut; r++) {
+        int32_t t = s->cut_terms[r];
+        float qt = s->cut_vals[r];
+        int64_t b0 = idx->list_blocks[t], nb = idx->list_blocks[t + 1] - b0;
+        if (nb == 0) continue;
+        const uint16_t *bmin = idx->block_min + b0, *bstep = idx->block_step + b0; /* bfloat16 */
+        for (int64_t b = 0; b < nb; b++) own[b] = bf16_to_f32(bmin[b]);
+        int64_t nm = match_terms(idx, s, t, nb, &t, &one, 1);
+        if (nm == 1) { /* t's entries: one per block that keeps t, blocks increasing */
+            const uint8_t *eb = idx->sentry_blk + idx->list_blk_off[t];
+            const int64_t le = idx->list_entries[t], w = blk_width(nb);
+            for (int64_t e = s->pos[0]; e < s->mend[0]; e++) {
+                uint32_t blk = w == 1 ? eb[e] : ((uint32_t)eb[2 * e] | (uint32_t)eb[2 * e + 1] << 8);
+                own[blk] = bf16_to_f32(bmin[blk]) + bf16_to_f32(bstep[blk]) * (float)code_at(idx->sentry_code, le + e);
+            }
+            s->stats.entries += s->mend[0] - s->pos[0];
+        }
+        for (int64_t b = 0; b < nb; b++) {
+            float v = qt * own[b];
+            for (uint32_t e = idx->block_docs[b0 + b], e1 = idx->block_docs[b0 + b + 1]; e < e1; e++) {
+                uint32_t d = idx->docs[e];
+                if (visited[d] != epoch) {
+                    visited[d] = epoch;
+                    dacc[d] = 0.0f;
+                    tdocs[nt++] = d;
+                }
+                dacc[d] += v;
+            }
+        }
+        s->stats.lists++;
+        s->stats.blocks += nb;
+    }
+    if (nt > candidates) {
+        cand_t *keys = s->tkeys;
+        for (int64_t i = 0; i < nt; i++) keys[i] = cand_key(dacc[tdocs[i]], tdocs[i]);
+        select_largest(keys, nt, candidates);
+        for (int64_t i = 0; i < candidates; i++) tdocs[i] = cand_seq(keys[i]);
+        nt = candidates;
+    }
+    kern.score_docs(idx, s, tdocs, nt, k);
+}
+
+/* The block walk (steps 3-5 of the overview). */
+static void block_walk(const bi_index *idx, bi_searcher *s, kernel kern, const int32_t *terms, const float *values,
+                       int64_t nnz, int64_t ncut, int64_t k, float heap_factor)
+{
     /* 3. summary scores of every block of the selected posting lists -> candidate blocks */
     int64_t n_cand = 0;
     for (int64_t r = 0; r < ncut; r++) {
@@ -1918,61 +2090,11 @@ static void search_one(const bi_index *idx, bi_searcher *s, visit_fn visit, cons
         float *acc = s->acc;
         memset(acc, 0, (size_t)nb * sizeof(float));
         const uint16_t *bmin = idx->block_min + b0, *bstep = idx->block_step + b0; /* bfloat16 */
-        /* find every query term among the list's summary rows: a branchless binary search over
-         * the list's samples (every BI_SAMPLE-th row's absolute term; small, usually cached)
-         * advanced level by level for all query terms together, for the last sample below the term
-         * (or the first one), then a scan of that chunk's rows (prefetched for all terms first)
-         * from the sample's term and entry offset, adding deltas and counts, to the first row whose
-         * term is >= the query term: within BI_SAMPLE + 1 rows, since the next sample is >= the
-         * term.  A term with more than BI_ROW_MAX entries has several consecutive rows (delta 0,
-         * possibly into the next chunks), all gathered. */
-        const uint8_t *row = idx->srow;
-        const uint32_t *sent = idx->ssample_entry + idx->list_samples[t];
-        int64_t j0 = idx->list_sterms[t], j1 = idx->list_sterms[t + 1];
-        int64_t *pos = s->pos, *mend = s->mend, nm = 0;
         const uint8_t *eb = idx->sentry_blk + idx->list_blk_off[t];
-        /* codes by global entry index (two per byte: a list may start in a byte's high nibble) */
-        const uint8_t *ec = idx->sentry_code;
+        const uint8_t *ec = idx->sentry_code; /* codes by global entry index */
         const int64_t le = idx->list_entries[t];
         const int64_t w = blk_width(nb);
-        if (j1 > j0) {
-            const uint16_t *smp = idx->ssample + idx->list_samples[t];
-            int64_t ns = idx->list_samples[t + 1] - idx->list_samples[t];
-            for (int64_t i = 0; i < nnz; i++) pos[i] = 0;
-            for (int64_t n = ns; n > 1;) { /* last sample < term (or 0) */
-                int64_t half = n / 2;
-                for (int64_t i = 0; i < nnz; i++)
-                    pos[i] += half & -(int64_t)(smp[pos[i] + half] < (uint16_t)terms[i]);
-                n -= half;
-            }
-            for (int64_t i = 0; i < nnz; i++) { /* the chunk's 64 bytes and the next row */
-                const uint8_t *c = row + 2 * (j0 + pos[i] * BI_SAMPLE);
-                __builtin_prefetch(c);
-                __builtin_prefetch(c + 2 * BI_SAMPLE);
-                __builtin_prefetch(sent + pos[i]);
-            }
-            for (int64_t i = 0; i < nnz; i++) {
-                uint32_t u = (uint16_t)terms[i], term = smp[pos[i]];
-                if (term > u || values[i] == 0.0f) continue; /* below the list's first summary term */
-                int64_t j = j0 + pos[i] * BI_SAMPLE, e = sent[pos[i]];
-                while (term < u) { /* rows below u: their entries come first */
-                    e += row[2 * j + 1];
-                    if (++j == j1) break;
-                    uint32_t d = row[2 * j];
-                    term += row[2 * j + 1] ? d : d << 8;
-                }
-                if (term != u) continue;
-                int64_t e0 = e;
-                do e += row[2 * j + 1]; /* the rows of u (a skip row landing on u adds nothing) */
-                while (++j < j1 && row[2 * j] == 0);
-                if (e == e0) continue;
-                s->match[nm] = i;
-                pos[nm] = e0; /* nm <= i: overwrites only consumed positions */
-                mend[nm++] = e;
-                __builtin_prefetch(eb + w * e0);
-                __builtin_prefetch(ec + ((le + e0) >> 1));
-            }
-        }
+        int64_t *pos = s->pos, *mend = s->mend, nm = match_terms(idx, s, t, nb, terms, values, nnz);
         /* summary entries of the matched terms, in increasing term order; one loop per width of
          * the list's block numbers */
         if (w == 1) {
@@ -2040,11 +2162,50 @@ static void search_one(const bi_index *idx, bi_searcher *s, visit_fn visit, cons
             if (e1 - e0 > BI_AHEAD_DOCS) e1 = e0 + BI_AHEAD_DOCS;
             for (int64_t e = e0; e < e1; e++) prefetch_row(idx->fwd_offsets, idx->fwd_terms, vals, vsize, idx->docs[e]);
         }
-        visit(idx, s, (int64_t)s->cand_block[cand_seq(cur)], k);
+        kern.visit(idx, s, (int64_t)s->cand_block[cand_seq(cur)], k);
         s->stats.blocks++;
         head = (head + 1) % BI_AHEAD;
         queued--;
     }
+}
+
+/* One query (already checked).  Scratch must be reserved for k and min(query_cut, nnz). */
+static void search_one(const bi_index *idx, bi_searcher *s, kernel kern, const int32_t *terms,
+                       const float *values, int64_t nnz, const bi_query_params *qp, int64_t *out_ids,
+                       float *out_scores)
+{
+    float *q = s->q;
+    if (++s->epoch == 0) { /* epochs wrapped: clear once every 2^32 queries */
+        memset(s->visited, 0, (size_t)idx->n_docs * sizeof(uint32_t));
+        s->epoch = 1;
+    }
+    s->heap_n = 0;
+    s->stats.queries++;
+    const int64_t k = qp->k, query_cut = qp->query_cut, candidates = qp->candidates;
+    const float heap_factor = qp->heap_factor;
+
+    /* 1. dense query */
+    for (int64_t i = 0; i < nnz; i++) q[terms[i]] = values[i];
+
+    /* 2. query_cut largest weights (ties: smaller term), by insertion into a sorted prefix */
+    int64_t ncut = 0, cut = query_cut < nnz ? query_cut : nnz;
+    for (int64_t i = 0; i < nnz; i++) {
+        float v = values[i];
+        if (ncut == cut && !(v > s->cut_vals[ncut - 1])) continue;
+        int64_t j = ncut < cut ? ncut++ : ncut - 1;
+        while (j > 0 && v > s->cut_vals[j - 1]) {
+            s->cut_vals[j] = s->cut_vals[j - 1];
+            s->cut_terms[j] = s->cut_terms[j - 1];
+            j--;
+        }
+        s->cut_vals[j] = v;
+        s->cut_terms[j] = terms[i];
+    }
+
+    if (candidates > 0)
+        score_at_a_time(idx, s, kern, ncut, k, candidates);
+    else
+        block_walk(idx, s, kern, terms, values, nnz, ncut, k, heap_factor);
 
     /* 6. results, best first */
     int64_t found = s->heap_n;
@@ -2093,8 +2254,7 @@ int bi_search(const bi_index *idx, bi_searcher *s, const int32_t *terms, const f
     rc = check_ready(s, idx, qp, nnz, err, errlen);
     if (rc) return rc;
     if (!reserve_query(s, nnz)) return ENOMEM_RET(err, errlen);
-    search_one(idx, s, pick_visit(idx, s), terms, values, nnz, qp->k, qp->query_cut, qp->heap_factor, out_ids,
-               out_scores);
+    search_one(idx, s, pick_kernel(idx, s), terms, values, nnz, qp, out_ids, out_scores);
     int64_t f = 0;
     while (f < qp->k && out_ids[f] >= 0) f++;
     if (n_found) *n_found = f;
@@ -2119,11 +2279,11 @@ int bi_search_batch(const bi_index *idx, bi_searcher *s, const bi_csr *queries, 
     rc = check_ready(s, idx, qp, max_nnz, err, errlen);
     if (rc) return rc;
     if (!reserve_query(s, max_nnz)) return ENOMEM_RET(err, errlen);
-    visit_fn visit = pick_visit(idx, s);
+    kernel kern = pick_kernel(idx, s);
     for (int64_t i = 0; i < queries->n_rows; i++) {
         int64_t a = queries->indptr[i], b = queries->indptr[i + 1];
-        search_one(idx, s, visit, queries->indices + a, queries->data + a, b - a, qp->k, qp->query_cut,
-                   qp->heap_factor, out_ids + i * qp->k, out_scores + i * qp->k);
+        search_one(idx, s, kern, queries->indices + a, queries->data + a, b - a, qp, out_ids + i * qp->k,
+                   out_scores + i * qp->k);
     }
     return BI_OK;
 }

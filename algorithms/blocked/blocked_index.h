@@ -158,9 +158,14 @@ typedef struct bi_query_params {
     int64_t k;
     int64_t query_cut;  /* posting lists of the query_cut largest query weights are scanned */
     float heap_factor;  /* a block is skipped when summary score < heap_factor * k-th best; 0 visits all */
+    int64_t candidates; /* 0: the block walk above; > 0: score-at-a-time instead (see blocked_index.c,
+                         * "Query, candidates mode"): the documents of the query_cut lists are ranked
+                         * by their blocks' summary weights of the lists' terms, and the `candidates`
+                         * best are scored exactly (heap_factor is not used) */
 } bi_query_params;
 
-/* The defaults of the reference implementation (pyseismic-lsr): query_cut 10, heap_factor 0.9f;
+/* The defaults of the reference implementation (pyseismic-lsr): query_cut 10, heap_factor 0.9f
+ * (and candidates 0, the block walk);
  * k is set to 10 so that the defaults form a valid query on their own, but a caller normally
  * sets k itself (the Python binding always does: k is a required argument). */
 void bi_query_params_default(bi_query_params *qp);

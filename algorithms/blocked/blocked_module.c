@@ -12,8 +12,8 @@
  *               max_block_size)                                        -> Index
  *   Index.load(path)                                                   -> Index
  *   index.save(path)
- *   index.search(terms, values, k, query_cut, heap_factor)             -> (ids int64[k], scores float32[k])
- *   index.batch_search(indptr, indices, data, k, query_cut, heap_factor)
+ *   index.search(terms, values, k, query_cut, heap_factor, candidates) -> (ids int64[k], scores float32[k])
+ *   index.batch_search(indptr, indices, data, k, query_cut, heap_factor, candidates)
  *                                                                      -> (ids int64[nq, k], scores float32[nq, k])
  *   index.blocks(term) -> dict of the posting list's blocks and summaries (introspection)
  *   index.doc(d)       -> (terms int32, values float32) from the forward index
@@ -372,7 +372,8 @@ static PyObject *query_params_dict(const bi_query_params *qp)
 {
     PyObject *heap_factor = float_param(qp->heap_factor);
     if (!heap_factor) return NULL;
-    return Py_BuildValue("{s:L,s:N}", "query_cut", (long long)qp->query_cut, "heap_factor", heap_factor);
+    return Py_BuildValue("{s:L,s:N,s:L}", "query_cut", (long long)qp->query_cut, "heap_factor", heap_factor,
+                         "candidates", (long long)qp->candidates);
 }
 
 static PyObject *Index_build(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
@@ -458,10 +459,12 @@ static PyObject *Index_save(IndexObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-static int query_params(Py_ssize_t k, Py_ssize_t query_cut, double heap_factor, bi_query_params *qp)
+static int query_params(Py_ssize_t k, Py_ssize_t query_cut, double heap_factor, Py_ssize_t candidates,
+                        bi_query_params *qp)
 {
     qp->k = k;
     qp->query_cut = query_cut;
+    qp->candidates = candidates;
     qp->heap_factor = (float)heap_factor;
     char err[ERRLEN];
     if (heap_factor != heap_factor || heap_factor > 3.0e38) { /* NaN, or not representable as float */
@@ -478,17 +481,18 @@ static int query_params(Py_ssize_t k, Py_ssize_t query_cut, double heap_factor, 
 
 static PyObject *Index_search(IndexObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"terms", "values", "k", "query_cut", "heap_factor", NULL};
+    static char *kwlist[] = {"terms", "values", "k", "query_cut", "heap_factor", "candidates", NULL};
     PyObject *o_terms, *o_values;
     bi_query_params qp;
     bi_query_params_default(&qp);
     Py_ssize_t k, query_cut = (Py_ssize_t)qp.query_cut;
     double heap_factor = (double)qp.heap_factor; /* narrowed back to the same float */
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOn|nd:search", kwlist, &o_terms, &o_values, &k, &query_cut,
-                                     &heap_factor))
+    Py_ssize_t candidates = (Py_ssize_t)qp.candidates;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOn|ndn:search", kwlist, &o_terms, &o_values, &k, &query_cut,
+                                     &heap_factor, &candidates))
         return NULL;
     if (check_not_busy(self) < 0) return NULL;
-    if (query_params(k, query_cut, heap_factor, &qp) < 0) return NULL;
+    if (query_params(k, query_cut, heap_factor, candidates, &qp) < 0) return NULL;
     module_state *st = state_of_type(Py_TYPE(self));
     if (!st) return NULL;
     Py_buffer bt, bv, bo_ids, bo_scores;
@@ -523,17 +527,18 @@ done:
 
 static PyObject *Index_batch_search(IndexObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"indptr", "indices", "data", "k", "query_cut", "heap_factor", NULL};
+    static char *kwlist[] = {"indptr", "indices", "data", "k", "query_cut", "heap_factor", "candidates", NULL};
     PyObject *o_indptr, *o_indices, *o_data;
     bi_query_params qp;
     bi_query_params_default(&qp);
     Py_ssize_t k, query_cut = (Py_ssize_t)qp.query_cut;
     double heap_factor = (double)qp.heap_factor; /* narrowed back to the same float */
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOn|nd:batch_search", kwlist, &o_indptr, &o_indices, &o_data, &k,
-                                     &query_cut, &heap_factor))
+    Py_ssize_t candidates = (Py_ssize_t)qp.candidates;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOn|ndn:batch_search", kwlist, &o_indptr, &o_indices, &o_data,
+                                     &k, &query_cut, &heap_factor, &candidates))
         return NULL;
     if (check_not_busy(self) < 0) return NULL;
-    if (query_params(k, query_cut, heap_factor, &qp) < 0) return NULL;
+    if (query_params(k, query_cut, heap_factor, candidates, &qp) < 0) return NULL;
     module_state *st = state_of_type(Py_TYPE(self));
     if (!st) return NULL;
     bi_info info;
@@ -711,11 +716,11 @@ static PyMethodDef Index_methods[] = {
      "load(path) -> Index: read an index written by save()."},
     {"save", (PyCFunction)(void (*)(void))Index_save, METH_VARARGS, "save(path): write the index to a file."},
     {"search", (PyCFunction)(void (*)(void))Index_search, METH_VARARGS | METH_KEYWORDS,
-     "search(terms, values, k, query_cut, heap_factor) -> (ids int64[k], scores float32[k])\n"
+     "search(terms, values, k, query_cut, heap_factor, candidates) -> (ids int64[k], scores float32[k])\n"
      "Approximate top-k by inner product; ids padded with -1 (scores NaN); omitted parameters take the "
      "values in QUERY_DEFAULTS."},
     {"batch_search", (PyCFunction)(void (*)(void))Index_batch_search, METH_VARARGS | METH_KEYWORDS,
-     "batch_search(indptr, indices, data, k, query_cut, heap_factor) -> (ids, scores), each nq x k\n"
+     "batch_search(indptr, indices, data, k, query_cut, heap_factor, candidates) -> (ids, scores), each nq x k\n"
      "Every query row in turn on the calling thread (the GIL is released); omitted parameters take the "
      "values in QUERY_DEFAULTS."},
     {"blocks", (PyCFunction)(void (*)(void))Index_blocks, METH_VARARGS,

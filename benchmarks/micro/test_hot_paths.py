@@ -49,6 +49,16 @@ def test_blocked_batch_search(benchmark, sparse, query_cut, heap_factor):
     assert ids.shape == (q.shape[0], K)
 
 
+@pytest.mark.parametrize("query_cut, candidates", [(10, 200)])
+def test_blocked_candidates_search(benchmark, sparse, query_cut, candidates):
+    index = _build(sparse[0].copy())
+    q = sparse[1]
+    q.sort_indices()
+    args = (q.indptr.astype(np.int64), q.indices.astype(np.int32), q.data, K)
+    ids, _ = benchmark(index.batch_search, *args, query_cut=query_cut, candidates=candidates)
+    assert ids.shape == (q.shape[0], K)
+
+
 def test_recall_scoring(benchmark):
     rng = np.random.default_rng(3)
     true = np.sort(rng.random((10_000, 100)), axis=1).astype(np.float32)
