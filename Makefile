@@ -113,7 +113,7 @@ sanitize: $(STAMP)
 	so = glob.glob('build/sanitize/algorithms/_blocked*.so')[0]; \
 	spec = u.spec_from_file_location('algorithms._blocked', so); m = u.module_from_spec(spec); \
 	sys.modules[spec.name] = m; spec.loader.exec_module(m); assert m.SANITIZED == 1, so; \
-	import pytest; sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'tests/test_blocked.py', 'tests/test_blocked_format.py']))"
+	import pytest; sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'tests/test_blocked.py', 'tests/test_blocked_reference.py', 'tests/test_blocked_format.py']))"
 
 # The container (Dockerfile): EXTRAS=lucene,embed adds the optional groups.  docker-test builds it,
 # runs a short sweep inside and outside, and compares (scripts/docker-test.sh; starts an engine

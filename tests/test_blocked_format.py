@@ -4,7 +4,8 @@
 
 import numpy as np
 import pytest
-from test_blocked import K, csr_of, reference_search
+from test_blocked import K
+from test_blocked_reference import csr_of, reference_search
 
 from algorithms import _blocked
 

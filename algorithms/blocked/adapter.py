@@ -43,9 +43,9 @@ the ``candidates`` documents with the largest sums are scored exactly and the be
 of ~307 non-zeros, queries of ~19) the block walk reaches recall@10 0.90 only by scoring ~2,800
 documents per query (2/3 of every block of 4 lists, 0.94 when it scores all of them: no summary
 bounds a block well), where this mode, over all the query's lists, reaches 0.92 with 700 (rich
-build: 395 against 920 µs per query).  It also leads on long queries (sparse-d120-q120: 0.95 at
-query_cut 10, 200 candidates, 99 µs; the walk's best there 257 µs) and trails the walk on short
-documents (WordNet: 0.93 at 71 µs against 0.92 at 42 µs).
+build: 395 against 920 µs per query).  In the sparse suite (README) it is also the fastest on
+Cranfield and CISI and, at recall 0.95, on long queries (sparse-d120-q120); it trails the walk on
+WordNet (0.93 at 71 µs against the walk's 0.92 at 42 µs).
 
 Most exact setting: ``pruning="fixed"`` with ``n_postings`` ≥ the number of documents,
 ``heap_factor=0``, ``query_cut`` ≥ the query's nnz: every document sharing a term with the query
