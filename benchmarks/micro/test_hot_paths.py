@@ -39,23 +39,15 @@ def test_blocked_build(benchmark, sparse):
     benchmark.pedantic(_build, args=(sparse[0][:2_000].copy(),), rounds=5, iterations=1)
 
 
-@pytest.mark.parametrize("query_cut, heap_factor", [(5, 0.9), (10, 0.7)])
-def test_blocked_batch_search(benchmark, sparse, query_cut, heap_factor):
+@pytest.mark.parametrize("query", [{"query_cut": 5, "heap_factor": 0.9}, {"query_cut": 10, "heap_factor": 0.7},
+                                   {"query_cut": 10, "candidates": 200}],
+                         ids=["5-0.9", "10-0.7", "candidates-10-200"])  # the block walk, the candidates mode
+def test_blocked_batch_search(benchmark, sparse, query):
     index = _build(sparse[0].copy())
     q = sparse[1]
     q.sort_indices()
     args = (q.indptr.astype(np.int64), q.indices.astype(np.int32), q.data, K)
-    ids, _ = benchmark(index.batch_search, *args, query_cut=query_cut, heap_factor=heap_factor)
-    assert ids.shape == (q.shape[0], K)
-
-
-@pytest.mark.parametrize("query_cut, candidates", [(10, 200)])
-def test_blocked_candidates_search(benchmark, sparse, query_cut, candidates):
-    index = _build(sparse[0].copy())
-    q = sparse[1]
-    q.sort_indices()
-    args = (q.indptr.astype(np.int64), q.indices.astype(np.int32), q.data, K)
-    ids, _ = benchmark(index.batch_search, *args, query_cut=query_cut, candidates=candidates)
+    ids, _ = benchmark(index.batch_search, *args, **query)
     assert ids.shape == (q.shape[0], K)
 
 
