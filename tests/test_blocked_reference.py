@@ -17,13 +17,15 @@ from algorithms import _blocked
 # --- the C query against a Python re-implementation on the C-built blocks ----------------------------
 
 
+def doc_score(index, q, d) -> float:
+    """Document d's exact inner product with the query (a {term: weight} dict), from the forward index."""
+    dt, dv = index.doc(d)
+    return sum(float(q.get(int(t), 0.0)) * float(v) for t, v in zip(dt, dv, strict=True))
+
+
 def exact_top(index, q, docs, k):
     """The k best of `docs` by exact score (ties: smaller id), as (score, id) pairs."""
-    top = []
-    for d in docs:
-        dt, dv = index.doc(d)
-        top.append((sum(float(q.get(int(t), 0.0)) * float(v) for t, v in zip(dt, dv, strict=True)), d))
-    return sorted(top, key=lambda x: (-x[0], x[1]))[:k]
+    return sorted(((doc_score(index, q, d), d) for d in docs), key=lambda x: (-x[0], x[1]))[:k]
 
 
 def reference_candidates(index, q, cut, k, candidates):
@@ -87,9 +89,7 @@ def reference_search(index, terms, values, k, query_cut, heap_factor, candidates
             if d in seen:
                 continue
             seen.add(d)
-            dt, dv = index.doc(d)
-            s = sum(float(q.get(int(t), 0.0)) * float(v) for t, v in zip(dt, dv, strict=True))
-            top.append((s, d))
+            top.append((doc_score(index, q, d), d))
             top.sort(key=lambda x: (-x[0], x[1]))
             del top[k:]
     ids = [d for _, d in top] + [-1] * (k - len(top))

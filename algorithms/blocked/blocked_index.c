@@ -1619,7 +1619,6 @@ int bi_searcher_reserve(bi_searcher *s, int64_t k, int64_t query_cut, char *err,
     /* candidates mode: the documents of query_cut distinct lists, at most n_docs */
     int64_t mlp = s->max_list_postings > 0 ? s->max_list_postings : 1;
     int64_t nt = query_cut > s->idx->n_docs / mlp ? s->idx->n_docs : query_cut * mlp;
-    if (nt > s->idx->n_docs) nt = s->idx->n_docs;
     if (nt > s->cap_touch || !s->tkeys) {
         cand_t *tk = realloc(s->tkeys, ((size_t)nt + 1) * sizeof(cand_t));
         if (tk) s->tkeys = tk;
@@ -1884,11 +1883,6 @@ static inline void prefetch_row(const int64_t *off, const uint16_t *terms, const
             }                                                                                         \
         }                                                                                             \
         NAME##_score(idx, s, todo, n, k);                                                             \
-    }                                                                                                 \
-    ATTR static void NAME##_score_docs(const bi_index *idx, bi_searcher *s, const uint32_t *todo,     \
-                                       int64_t n, int64_t k)                                          \
-    {                                                                                                 \
-        NAME##_score(idx, s, todo, n, k);                                                             \
     }
 
 BI_DEFINE_KERNEL(scalar_f32, , float, idx->fwd_f32, dot_scalar_f32)
@@ -1900,7 +1894,7 @@ BI_DEFINE_KERNEL(avx2_f16, BI_AVX2, uint16_t, idx->fwd_f16, dot_avx2_f16)
 
 typedef struct kernel {
     void (*visit)(const bi_index *, bi_searcher *, int64_t, int64_t);
-    void (*score_docs)(const bi_index *, bi_searcher *, const uint32_t *, int64_t, int64_t);
+    void (*score)(const bi_index *, bi_searcher *, const uint32_t *, int64_t, int64_t);
 } kernel;
 
 static kernel pick_kernel(const bi_index *idx, const bi_searcher *s)
@@ -1908,11 +1902,11 @@ static kernel pick_kernel(const bi_index *idx, const bi_searcher *s)
     int f16 = idx->fwd_f16 != NULL;
 #if BI_X86
     if (s->avx2 && !s->force_scalar)
-        return f16 ? (kernel){avx2_f16_visit, avx2_f16_score_docs} : (kernel){avx2_f32_visit, avx2_f32_score_docs};
+        return f16 ? (kernel){avx2_f16_visit, avx2_f16_score} : (kernel){avx2_f32_visit, avx2_f32_score};
 #else
     (void)s;
 #endif
-    return f16 ? (kernel){scalar_f16_visit, scalar_f16_score_docs} : (kernel){scalar_f32_visit, scalar_f32_score_docs};
+    return f16 ? (kernel){scalar_f16_visit, scalar_f16_score} : (kernel){scalar_f32_visit, scalar_f32_score};
 }
 
 /* First position in a[lo, hi) whose value is >= x (branchless binary search). */
@@ -2074,7 +2068,7 @@ static void score_at_a_time(const bi_index *idx, bi_searcher *s, kernel kern, in
         for (int64_t i = 0; i < candidates; i++) tdocs[i] = cand_seq(keys[i]);
         nt = candidates;
     }
-    kern.score_docs(idx, s, tdocs, nt, k);
+    kern.score(idx, s, tdocs, nt, k);
 }
 
 /* The block walk (steps 3-5 of the overview). */
