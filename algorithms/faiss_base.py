@@ -11,7 +11,7 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-from harness.kit import DENSE, Algorithm, normalize_rows
+from harness.kit import DENSE, REQUIRED, Algorithm, Param, normalize_rows
 
 
 class FaissAdapter(Algorithm):
@@ -76,3 +76,84 @@ class FaissAdapter(Algorithm):
         if stats is None or not self._nq:
             return {}
         return {"dist_comps": float(stats.ndis) / self._nq}
+
+
+# --- IVF indexes made by faiss.index_factory (faiss-ivfsq, faiss-ivfpqfs, faiss-opq) ----------------
+
+MAX_TRAIN = 100_000  # the training-sample policy of faiss-ivf: a seeded sample of at most this many points
+SEED = 1234
+
+
+def training_sample(x: np.ndarray) -> np.ndarray:
+    """``x``, or a seeded sample of MAX_TRAIN of its rows (in their order) when it is larger."""
+    n = x.shape[0]
+    return x[np.sort(np.random.default_rng(SEED).choice(n, MAX_TRAIN, replace=False))] if n > MAX_TRAIN else x
+
+
+class FaissFactoryIVF(FaissAdapter):
+    """Base of the IVF adapters whose index is a ``faiss.index_factory`` string: a subclass returns
+    the string for dimension ``d`` (``factory``), checks the data against faiss's constraints first
+    (``check_data``, clear ValueErrors instead of faiss's), may adjust the index before training
+    (``prepare``) and declares its own parameters on top of ``nlist`` / ``nprobe`` / ``k_factor``.
+
+    ``fit`` seeds every k-means (coarse quantizer, PQ codebooks), trains on ``training_sample``,
+    wraps the trained, still-empty index in ``IndexRefineFlat`` when ``refine`` (the class
+    attribute ``always_refine`` or the build parameter ``refine``) and adds the vectors;
+    ``apply_query_params`` sets ``nprobe`` (clamped to ``nlist``) on the IVF extracted from the
+    chain and ``k_factor`` on the refine step.
+    """
+
+    build_parameters = (Param("nlist", int, REQUIRED, low=1),)
+    query_parameters = (Param("nprobe", int, 1, low=1), Param("k_factor", float, None, low=1))
+    stats = staticmethod(lambda: faiss.cvar.indexIVF_stats)
+    always_refine = False  # True: the index is always wrapped in IndexRefineFlat (no refine parameter)
+
+    def factory(self, d: int) -> str:
+        raise NotImplementedError
+
+    def check_data(self, n: int, d: int) -> None:
+        """Raise ValueError (naming the adapter) when faiss could not build this index on n × d data."""
+
+    def prepare(self) -> None:
+        """Adjust the factory-made, untrained ``self._base`` before training (default: nothing)."""
+
+    @property
+    def refine(self) -> bool:
+        return self.always_refine or bool(self.build_params.get("refine"))
+
+    def d_over(self, d: int, name: str) -> int:
+        """``d / build_params[name]`` (e.g. m = d / d_per_m), or a ValueError when it does not divide d."""
+        per = self.build_params[name]
+        if d % per:
+            raise ValueError(f"{self.label}: {name}={per} must divide the dimension {d}")
+        return d // per
+
+    def fit(self, dataset) -> None:
+        x = self.vectors(dataset.train)
+        n, d = x.shape
+        nlist = self.build_params["nlist"]
+        if nlist > n:
+            raise ValueError(f"{self.label}: nlist={nlist} exceeds the number of train points ({n})")
+        self.check_data(n, d)
+        # The Python owners of the inner indexes (self._base, self._ivf) are kept so that they stay alive.
+        self._base = faiss.index_factory(d, self.factory(d), self.faiss_metric)
+        self._ivf = faiss.extract_index_ivf(self._base)
+        self._ivf.cp.seed = SEED
+        if hasattr(self._ivf, "pq"):
+            self._ivf.pq.cp.seed = SEED
+        self.prepare()
+        self._base.train(training_sample(x))
+        # IndexRefineFlat must wrap the trained, still-empty index: its add() fills both the index
+        # and the flat copy of the vectors used for re-ranking.
+        self._index = faiss.IndexRefineFlat(self._base) if self.refine else self._base
+        self._index.add(x)
+        self.apply_query_params()
+
+    def apply_query_params(self) -> None:
+        if self.query_params.get("k_factor") is not None and not self.refine:
+            raise ValueError(f"{self.label}: k_factor needs the build parameter refine: true")
+        if hasattr(self, "_ivf"):
+            self._ivf.nprobe = min(self.query_params["nprobe"], self.build_params["nlist"])
+            if self.refine:
+                self._index.k_factor = self.query_params["k_factor"] or 1.0
+        super().apply_query_params()

@@ -5,20 +5,21 @@ the variable; command-line options (``--data-dir`` and the like) are passed down
 instead, never written into ``os.environ``.  The runner hands its workers the folders they
 need in the worker's own environment (:func:`worker_environment`).
 
-===========================  ==============================  ==========================================
-variable                     default                         what lives there
-===========================  ==============================  ==========================================
-``ANNSWEEP_DATA_DIR``        ``datasets/``                   prepared dataset files (``<name>.hdf5``)
-``ANNSWEEP_SOURCE_DIR``      ``datasets/sources/``           raw third-party inputs (read only)
-``ANNSWEEP_MODEL_DIR``       ``datasets/models/``            offline encoder models (read only)
-``ANNSWEEP_WORDNET_DIR``     ``/usr/share/wordnet``          the WordNet 3.0 database (Debian)
-``ANNSWEEP_FOLDOC_DIR``      ``/usr/share/dictd``            FOLDOC, dictd format (Debian dict-foldoc)
-``ANNSWEEP_MAN_DIR``         ``/usr/share/man``              man pages (Debian manpages-dev)
-``ANNSWEEP_CACHE_DIR``       ``<data dir>/cache``            indexes that adapters keep (Lucene)
-``ANNSWEEP_RESULTS_DIR``     ``results/``                    one result file per build
-``ANNSWEEP_PLOTS_DIR``       ``plots/``                      figures, leaderboard, report
-``ANNSWEEP_ALGORITHMS_DIR``  the project's ``algorithms/``   adapter folders
-===========================  ==============================  ==========================================
+=============================  =============================  ==============================================
+variable                       default                        what lives there
+=============================  =============================  ==============================================
+``ANNSWEEP_DATA_DIR``          ``datasets/``                  prepared dataset files (``<name>.hdf5``)
+``ANNSWEEP_SOURCE_DIR``        ``datasets/sources/``          raw third-party inputs (read only)
+``ANNSWEEP_MODEL_DIR``         ``datasets/models/``           offline encoder models (read only)
+``ANNSWEEP_WORDNET_DIR``       ``/usr/share/wordnet``         the WordNet 3.0 database (Debian)
+``ANNSWEEP_FOLDOC_DIR``        ``/usr/share/dictd``           FOLDOC, dictd format (Debian dict-foldoc)
+``ANNSWEEP_MAN_DIR``           ``/usr/share/man``             man pages (Debian manpages-dev)
+``ANNSWEEP_CACHE_DIR``         ``<data dir>/cache``           indexes that adapters keep (Lucene)
+``ANNSWEEP_RESULTS_DIR``       ``results/``                   one result file per build
+``ANNSWEEP_PLOTS_DIR``         ``plots/``                     figures, leaderboard, report
+``ANNSWEEP_ALGORITHMS_DIR``    the project's ``algorithms/``  adapter folders
+``ANNSWEEP_ENVIRONMENTS_DIR``  ``.venv-adapters/`` (project)  virtualenvs of adapters with pins of their own
+=============================  =============================  ==============================================
 """
 
 from __future__ import annotations
@@ -77,6 +78,11 @@ def results_dir() -> Path:
 def plots_dir() -> Path:
     """Figures, the leaderboard and the HTML report."""
     return _dir("ANNSWEEP_PLOTS_DIR", "plots")
+
+
+def environments_dir() -> Path:
+    """Virtualenvs of adapters whose pins conflict with the project's (harness.kit.environments)."""
+    return _dir("ANNSWEEP_ENVIRONMENTS_DIR", PROJECT_ROOT / ".venv-adapters")
 
 
 def algorithms_dir() -> Path:

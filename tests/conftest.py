@@ -31,3 +31,19 @@ def one_faiss_thread():
     faiss.omp_set_num_threads(1)
     yield
     faiss.omp_set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def environments_dir(tmp_path_factory):
+    """The adapters' own virtualenvs (harness.kit.environments), built once per test session in a
+    temporary folder: set in os.environ, so workers and Ray tasks started later build and find them there."""
+    import os
+
+    folder = tmp_path_factory.mktemp("adapter-environments")
+    before = os.environ.get("ANNSWEEP_ENVIRONMENTS_DIR")
+    os.environ["ANNSWEEP_ENVIRONMENTS_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        del os.environ["ANNSWEEP_ENVIRONMENTS_DIR"]
+    else:
+        os.environ["ANNSWEEP_ENVIRONMENTS_DIR"] = before

@@ -107,7 +107,7 @@ ray_missing = importlib.util.find_spec("ray") is None
 
 
 @pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory):
+def ray_cluster(tmp_path_factory, environments_dir):
     if ray_missing:
         pytest.skip("needs the [ray] extra")
     import ray
@@ -135,6 +135,16 @@ def test_ray_gives_the_results_of_the_local_executor(small_dense, tmp_path, ray_
     flagged = frame[~frame["single_thread_ok"].astype(bool)]
     lost = flagged["cpu_ratio"] < 0.9
     assert (lost | (flagged["outside_wait_s"] > 0)).all()
+
+
+def test_a_ray_task_runs_an_adapter_in_its_own_environment(small_dense, tmp_path, ray_cluster):
+    """The Ray task builds (or finds) the adapter's virtualenv on its node and runs the worker under it."""
+    outcomes = sweep(small_dense, tmp_path / "ray", algorithms=("own-env",), algorithms_root=FIXTURE_ALGORITHMS,
+                     executor="ray")
+    assert [o.status for o in outcomes] == ["ok"], outcomes
+    frame = results.load(tmp_path / "ray")
+    assert (frame["recall"] == 1.0).all()
+    assert frame["environment"].map(lambda e: json.loads(e)["packages"]["numpy"]).eq("2.2.6").all()
 
 
 def test_a_killed_ray_task_is_retried_or_recorded_failed(small_dense, tmp_path, ray_cluster):

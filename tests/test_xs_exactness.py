@@ -35,6 +35,25 @@ MOST_EXACT["pyserini-impact"] = ({"scale": 100}, {})
 # The pipeline takes multi-representation datasets (neither xs dataset): its exactness (re-rank of the whole
 # corpus = exact search under the re-rank representation) is checked in tests/test_pipeline.py.
 MOST_EXACT["pipeline"] = ({"stage1": {"algorithm": "exact", "representation": "dense"}}, {})
+# The dense libraries of the [dense] and [engines] extras, and diskann (its own virtualenv).
+MOST_EXACT.update({
+    "usearch": ({"connectivity": 16, "expansion_add": 128, "dtype": "f32"}, {"expansion_search": 1_000}),
+    "voyager": ({"M": 12, "ef_construction": 200}, {"query_ef": 1_000}),
+    "nmslib": ({"method": "hnsw", "M": 16, "efConstruction": 200}, {"efSearch": 1_000}),
+    "ngt": ({"graph": "anng", "edge_size": 10}, {"epsilon": 1.0, "edge_size": -2}),
+    "pynndescent": ({"n_neighbors": 30, "search_tree_leaf_budget": 10_000}, {"epsilon": 1.0}),
+    "annoy": ({"n_trees": 50}, {"search_k": 10_000_000}),
+    "scann": ({"num_leaves": 50}, {"leaves_to_search": 50, "reorder_k": 1_000}),
+    "faiss-ivfsq": ({"nlist": 64, "refine": True}, {"nprobe": 64, "k_factor": 50}),
+    "faiss-ivfpqfs": ({"nlist": 64}, {"nprobe": 64, "k_factor": 100}),
+    "faiss-opq": ({"nlist": 64, "refine": True}, {"nprobe": 64, "k_factor": 100}),
+    "diskann": ({"graph_degree": 32, "complexity": 64}, {"complexity": 1_000}),
+    "diskann-ssd": ({"graph_degree": 32, "complexity": 64, "pq_bytes": 32}, {"complexity": 1_000, "beam_width": 4}),
+    "lancedb": ({"index_type": "IVF_PQ", "num_partitions": 16, "sub_vector_dim": 4},
+                {"nprobes": 16, "refine_factor": 100}),
+    "milvus-lite": ({"index_type": "HNSW", "M": 16, "efConstruction": 200}, {"ef": 1_000}),
+    "chroma": ({"max_neighbors": 16, "ef_construction": 200}, {"ef_search": 1_000}),
+})
 QUANTIZED = {"pyserini-impact": "exact over round(w * scale): see tests/test_pyserini.py"}
 XS = ("random-xs-dense", "random-xs-sparse")
 
@@ -58,6 +77,8 @@ def test_most_exact_setting_is_exact(name, dataset_name, xs_datasets):
         pytest.skip(f"{name} does not accept {dataset.kind} input")
     if name in QUANTIZED:
         pytest.skip(f"{name}: {QUANTIZED[name]}")
+    if Catalogue().get(name).environment:
+        pytest.skip(f"{name} runs in its own virtualenv: tests/test_dense_adapters.py checks it through the runner")
     build, query = MOST_EXACT[name]
     algo = cls(metric=dataset.distance, **build)
     algo.fit(dataset)

@@ -10,6 +10,7 @@ algorithm touches that folder only.  ``config.yml`` looks like::
       M16:
         build: {M: 16, ef_construction: 200}
         query: {ef: [10, 20, 40]}     # lists expand to a cartesian grid
+    environment: [lib==1.0, numpy==1.25.2]   # optional: a virtualenv of its own (environments.py)
 
 Builds with identical build arguments (from any group) are merged into one
 build whose query settings are the union, so each index is built once.
@@ -27,7 +28,9 @@ from typing import Any
 
 import yaml
 
-TOP_LEVEL_KEYS = {"adapter", "description", "groups"}
+TOP_LEVEL_KEYS = {"adapter", "description", "groups", "environment"}
+# An ``environment:`` entry (harness.kit.environments): an exact pin, name==version.
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9][A-Za-z0-9.+!_-]*)$")
 # A config expands to at most this many builds and query settings per group: a grid larger than
 # that is a mistake (or a YAML alias bomb), refused before it is expanded.
 MAX_GRID = 100_000
@@ -60,6 +63,9 @@ class AlgorithmDefinition:
     adapter_class_name: str
     description: str
     groups: dict[str, dict[str, Any]] = field(repr=False)
+    # Pinned requirements of an adapter that runs in a virtualenv of its own (harness.kit.environments);
+    # empty: it runs in the project's environment.
+    environment: tuple[str, ...] = ()
 
     @property
     def adapter_path(self) -> Path:
@@ -216,4 +222,17 @@ def load_definition(folder: Path) -> AlgorithmDefinition:
             if spec.get(part) is not None and not isinstance(spec[part], dict):
                 raise ConfigError(f"{path}: run group {name!r}: '{part}' must be a mapping of argument → value(s)")
         groups[name] = spec
-    return AlgorithmDefinition(folder.name, folder, raw["adapter"], str(raw.get("description", "")), groups)
+    return AlgorithmDefinition(folder.name, folder, raw["adapter"], str(raw.get("description", "")), groups,
+                               _pins(raw.get("environment"), path))
+
+
+def _pins(requirements: object, path: Path) -> tuple[str, ...]:
+    """The ``environment:`` list as exact pins; a ConfigError naming the file otherwise."""
+    if requirements is None:
+        return ()
+    if not isinstance(requirements, list) or not requirements:
+        raise ConfigError(f"{path}: 'environment' must be a non-empty list of pinned requirements (name==version)")
+    bad = [r for r in requirements if not isinstance(r, str) or not PIN.match(r.strip())]
+    if bad:
+        raise ConfigError(f"{path}: 'environment' entries must be exact pins name==version, got {bad}")
+    return tuple(r.strip() for r in requirements)

@@ -75,6 +75,7 @@ def describe(core: int | None = None, command_line: list[str] | None = None) -> 
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
         "python": sys.version.split()[0],
+        "interpreter": sys.executable,  # an adapter's own virtualenv (harness.kit.environments) shows here
         "packages": package_versions(),
         "git_commit": git_commit(),
         "command_line": command_line or sys.argv,

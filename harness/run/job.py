@@ -34,6 +34,8 @@ class WorkerJob:
     command_line: list[str] = field(default_factory=list)
     label: str = ""  # "[i/n] algorithm slug", for progress lines
     core: int | None = None  # chosen by the executor
+    # The adapter's own virtualenv (harness.kit.environments), complete and pinned; empty: the runner's.
+    environment: tuple[str, ...] = ()
 
     def header(self) -> ResultHeader:
         """What its result file is the result of (the worker's file, or the runner's failure record)."""
@@ -55,6 +57,7 @@ class WorkerJob:
         for key in ("algorithm_folder", "algorithms_root", "dataset_path", "result_path", "data_root"):
             values[key] = Path(values[key])
         values["modes"] = tuple(values["modes"])
+        values["environment"] = tuple(values.get("environment", ()))
         return cls(**values)
 
     def write(self, path: Path) -> None:

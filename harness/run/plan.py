@@ -14,7 +14,7 @@ from pathlib import Path
 
 from harness import results
 from harness.data.dataset import Dataset
-from harness.kit import Catalogue, ConfigError
+from harness.kit import Catalogue, ConfigError, full_requirements
 from harness.kit.config import AlgorithmDefinition, BuildSpec, canonical
 from harness.kit.params import check_params
 from harness.run.job import WorkerJob
@@ -112,7 +112,7 @@ def plan_sweep(algorithms: list[str], dataset: Dataset, catalogue: Catalogue, *,
             queries=build.queries, dataset=dataset.name, dataset_path=dataset.path.resolve(),
             representation=dataset.representation_name, dataset_sha256=dataset.sha256, k=k, runs=runs,
             modes=tuple(modes), result_path=final, data_root=Path(data_root).resolve(), command_line=command_line,
-            label=label))
+            label=label, environment=full_requirements(definition.environment) if definition.environment else ()))
     return plan
 
 

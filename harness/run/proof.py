@@ -16,10 +16,10 @@ from typing import Any
 import psutil
 
 # Every thread-pool variable a library might read at import: BLAS and OpenMP pools, numexpr,
-# and Rayon (pyseismic-lsr's Rust pool).
+# Rayon (pyseismic-lsr's Rust pool) and Numba (pynndescent).
 RUNNER_PID = "ANNSWEEP_RUNNER_PID"  # set by the runner: the worker's parent, checked at start
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-              "NUMEXPR_NUM_THREADS", "RAYON_NUM_THREADS")
+              "NUMEXPR_NUM_THREADS", "RAYON_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 def thread_environment() -> dict[str, str]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from harness import paths, results
 from harness.data.dataset import Dataset
 from harness.data.store import open_dataset
-from harness.kit import Catalogue
+from harness.kit import AdapterEnvironment, Catalogue, EnvironmentBuildError
 from harness.run import executors
 from harness.run.job import WorkerJob
 from harness.run.plan import BuildOutcome, algorithms_for, plan_sweep
@@ -95,7 +95,11 @@ def run_task(job: WorkerJob, core: int, options: RunOptions) -> BuildOutcome:
     job = job.on_core(core)
     print(f"{job.label}: {len(job.queries)} query setting(s) × {len(job.modes)} mode(s) × "
           f"{job.runs} run(s) on core {core}", flush=True)
-    outcome = run_build(job, options.timeout_s)
+    try:  # an adapter with pins of its own runs under its virtualenv's interpreter, built here on first use
+        python = AdapterEnvironment(job.algorithm, job.environment).ensure() if job.environment else None
+    except EnvironmentBuildError as exc:
+        return record_failure(job, str(exc), options)
+    outcome = run_build(job, options.timeout_s, python)
     print(f"{job.label}: {outcome.status} in {outcome.seconds:.1f}s" +
           (f" — {outcome.error}" if outcome.error else ""), flush=True)
     return outcome
@@ -108,8 +112,9 @@ def record_failure(job: WorkerJob, error: str, options: RunOptions) -> BuildOutc
     return BuildOutcome(job.algorithm, job.build_slug, "failed", job.result_path, error)
 
 
-def run_build(job: WorkerJob, timeout_s: float) -> BuildOutcome:
-    """Start the worker of ``job`` (which has its core), wait for it, and record what became of it."""
+def run_build(job: WorkerJob, timeout_s: float, python: Path | None = None) -> BuildOutcome:
+    """Start the worker of ``job`` (which has its core) under ``python`` (default: this interpreter),
+    wait for it, and record what became of it."""
     final = job.result_path
     results.remove_stale(final)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -122,7 +127,8 @@ def run_build(job: WorkerJob, timeout_s: float) -> BuildOutcome:
     job.write(job_path)
     try:
         with open(log_path, "w") as log:
-            proc = subprocess.Popen([*DEATH_WITH_PARENT, sys.executable, "-m", "harness.run.worker", str(job_path)],
+            proc = subprocess.Popen([*DEATH_WITH_PARENT, str(python or sys.executable), "-m", "harness.run.worker",
+                                     str(job_path)],
                                     stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
             try:
                 code = proc.wait(timeout=timeout_s)
