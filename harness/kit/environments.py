@@ -5,15 +5,16 @@ An adapter declares its requirements in ``config.yml``::
 
     environment: [diskannpy==0.7.0, numpy==1.25.2, scipy==1.11.4, h5py==3.10.0, pandas==2.1.4]
 
-Its worker then runs under ``<environments dir>/<name>-<hash>/bin/python`` instead of the
+Its worker then runs under ``<environments dir>/env-<hash>/bin/python`` instead of the
 runner's interpreter (ann-benchmarks gives each algorithm its own Docker image for the same
 reason).  The worker imports the harness from the project folder (``PYTHONPATH``), so the
 environment holds only libraries: the adapter's pins, and every package the worker imports
 (:data:`WORKER_PACKAGES`) that the adapter does not pin, at the version this project runs.  The
-folder's name carries a hash of that list: changing a pin makes a new environment, never a
-half-updated one.  It is built on first use (or by ``annsweep algorithms --build-environments``),
-under a file lock so that two builds at once (``--jobs``, Ray tasks on one machine) build it once,
-and marked ready only when pip has finished.
+folder's name is a hash of that list: changing a pin makes a new environment, never a
+half-updated one, and adapters with the same pins (diskann, diskann-ssd) share one.  It is built
+on first use (or by ``annsweep algorithms --build-environments``), under a file lock so that two
+builds at once (``--jobs``, Ray tasks on one machine) build it once, and marked ready only when pip
+has finished.
 
 The adapter module itself must import without its library (import it inside methods): the
 runner's interpreter reads the adapter's parameters to check config.yml before any work.
@@ -67,7 +68,7 @@ class AdapterEnvironment:
     @property
     def folder(self) -> Path:
         digest = hashlib.sha256("\n".join(self.requirements).encode()).hexdigest()[:12]
-        return Path(self.root or paths.environments_dir()) / f"{self.algorithm}-{digest}"
+        return Path(self.root or paths.environments_dir()) / f"env-{digest}"
 
     @property
     def python(self) -> Path:
