@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import importlib.util
 import json
 import os
@@ -114,6 +115,7 @@ def ray_cluster(tmp_path_factory, environments_dir):
 
     markers = tmp_path_factory.mktemp("markers")
     os.environ["ANNSWEEP_TEST_MARKER_DIR"] = str(markers)  # before ray.init: its workers inherit it
+    os.environ["RAY_TQDM_PATCH_PRINT"] = "0"  # else Ray swaps builtins.print of this pytest process
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield markers
     ray.shutdown()
@@ -124,6 +126,7 @@ def test_ray_gives_the_results_of_the_local_executor(small_dense, tmp_path, ray_
     local = sweep(small_dense, tmp_path / "local")
     distributed = sweep(small_dense, tmp_path / "ray", executor="ray")
     assert {o.status for o in local} == {o.status for o in distributed} == {"ok"}
+    assert type(builtins.print) is type(len), builtins.print  # Ray left this process's print alone
     assert signature(tmp_path / "local") == signature(tmp_path / "ray")  # same files, same recall
     frame = results.load(tmp_path / "ray")
     assert cores_used(tmp_path / "ray") <= {0, 1}

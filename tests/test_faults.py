@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -23,6 +24,7 @@ from harness.data.writer import write_dataset
 from harness.kit import Catalogue, ConfigError
 from harness.report import leaderboard, plots
 from harness.run import runner
+from harness.run.proof import PhaseProof
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "algorithms"
@@ -115,6 +117,28 @@ def test_a_core_shared_with_another_process_is_flagged(tmp_path, small_dense):
     run = results.load(tmp_path / "results").iloc[0]
     assert run["status"] == "ok" and not run["single_thread_ok"]
     assert run["cpu_ratio"] < 0.9 or run["outside_wait_s"] > 0.1 * run["best_time_s"]
+
+
+def test_a_claim_of_waiting_for_storage_is_not_taken_on_trust(tmp_path, small_dense):
+    """An adapter may declare that its queries wait for storage (an SSD index): the proof then takes a
+    low CPU/wall as that wait only if the phase read from storage.  One that sleeps instead is flagged."""
+    runner.run_sweep(["storage-sleeper"], str(small_dense), options(tmp_path, runs=1))
+    frame = results.load(tmp_path / "results")
+    assert (frame["status"] == "ok").all() and len(frame) == 2
+    assert (frame["cpu_ratio"] < 0.9).all() and (frame["storage_read_bytes"] == 0).all()
+    assert not frame["single_thread_ok"].any()
+
+
+def test_the_storage_allowance_needs_reads_and_a_core_no_one_else_held():
+    """PhaseProof.ok: the three conditions of the allowance, each one needed."""
+    waiting = PhaseProof(wall_s=1.0, cpu_s=0.3, other_threads_cpu_s=0.0, contention_s=0.0, active_threads=1,
+                         num_threads=1, affinity=[1], outside_wait_s=0.0, storage_read_bytes=2**20, schedstat=True)
+    assert waiting.ok(1, waits_for_storage=True)
+    assert not waiting.ok(1)  # undeclared: the lost time is read as the core taken
+    assert not replace(waiting, storage_read_bytes=0).ok(1, waits_for_storage=True)  # nothing read
+    assert not replace(waiting, outside_wait_s=0.2).ok(1, waits_for_storage=True)  # another process ran
+    assert not replace(waiting, schedstat=False).ok(1, waits_for_storage=True)  # no way to tell
+    assert not replace(waiting, affinity=[0, 1]).ok(1, waits_for_storage=True)
 
 
 def test_two_sweeps_never_share_a_core(tmp_path, small_dense):

@@ -301,11 +301,13 @@ def test_runner_flags_rayons_default_pool(tmp_path):
     assert (frame["status"] == "ok").all() and (frame["recall"] >= 0.999).all()
     flagged = frame[frame["algorithm"] == "seismic-rayon-default"].iloc[0]
     assert not flagged["single_thread_ok"]
-    assert flagged["num_threads"] >= 3  # the timing thread and a pool thread per core
+    # A pool thread per core burned CPU.  (Thread counts include idle threads of other libraries the
+    # worker loads, e.g. jemalloc's background thread when pandas finds pyarrow: busy ones count.)
+    assert flagged["active_threads"] >= 2
     assert json.loads(flagged["affinity"]) == sorted(os.sched_getaffinity(0))  # the cores it re-opened
     real = frame[frame["algorithm"] == "seismic"].set_index("mode")
     assert real.loc["single", "single_thread_ok"]
-    assert real.loc["batch", "num_threads"] == 2  # the timing thread and Rayon's one pool thread
+    assert real.loc["batch", "active_threads"] <= 2  # the timing thread and Rayon's one pool thread
     assert real.loc["batch", "cpu_ratio"] <= 1.05
     assert json.loads(real.loc["batch", "affinity"]) == [runner.default_core()]
     assert real.loc["batch", "other_threads_cpu_s"] > 0.5 * real.loc["batch", "best_time_s"]  # a hand-off...

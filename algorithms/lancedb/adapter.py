@@ -24,8 +24,11 @@ large refine_factor.  Distances: angular → ``cosine``, euclidean → ``l2``, i
 against brute force, vectors of uneven norms).  lance's k-means takes no seed: builds are not
 bit-for-bit repeatable.
 
-Batch mode is lance's multi-vector search: ``table.search(<nq × d array>)`` answers every query in
-one call, its rows tagged with ``query_index``.
+Batch mode is lance's multi-vector search: ``table.search(<array of queries>)`` answers many queries
+in one call, its rows tagged with ``query_index``.  lance runs a call's queries concurrently, and each
+query that re-ranks keeps a file descriptor open meanwhile: 10,000 queries in one call fail with "Too
+many open files" (ulimit -n 20,000), so the adapter sends them 100 per call (larger calls were no
+cheaper per query).
 
 Threads: lancedb cannot be held to one thread.  ``limit_threads`` sets ``LANCE_CPU_THREADS=1`` (lance's
 CPU pool) before lancedb is imported (``fit`` imports it; the pool is sized when it starts).
@@ -55,6 +58,9 @@ if importlib.util.find_spec("lancedb") is None:  # imported in fit, after limit_
 
 _DISTANCES = {"angular": "cosine", "euclidean": "l2", "ip": "dot"}
 _HNSW_ONLY = ("m", "ef_construction")
+# Queries per multi-vector search call: lance runs all queries of a call at once, and each one that
+# re-ranks holds a file open (10,000 at once fail with "Too many open files" at ulimit -n 20,000).
+BATCH = 100
 
 
 def folder_bytes(path: str) -> int:
@@ -133,15 +139,15 @@ class LanceDB(Algorithm):
         return self._search(vector, k).column("id").to_numpy()
 
     def batch_query(self, queries: np.ndarray, k: int) -> np.ndarray:
-        nq = queries.shape[0]
-        out = np.full((nq, k), -1, dtype=np.int64)
-        if nq:
-            found = self._search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        out = np.full((queries.shape[0], k), -1, dtype=np.int64)
+        for start in range(0, queries.shape[0], BATCH):
+            found = self._search(queries[start : start + BATCH], k)
             which = found.column("query_index").to_numpy()
             order = np.argsort(which, kind="stable")  # keeps each query's rows in their (best-first) order
             which, ids = which[order], found.column("id").to_numpy()[order]
             rank = np.arange(len(which)) - np.searchsorted(which, which)
-            out[which, rank] = ids
+            out[start + which, rank] = ids
         return out
 
     def index_size_bytes(self) -> int:

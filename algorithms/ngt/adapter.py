@@ -1,30 +1,34 @@
 """Graph indexes from NGT (Yahoo Japan, ``ngtpy``): ANNG and ONNG.
 
 ANNG is NGT's default graph, built by inserting points one by one and linking each to the
-``edge_size`` nearest points found by a search of the graph so far (links are kept both ways).
-ONNG is an ANNG of ``edge_size`` edges refined by ``ngtpy.Optimizer``: each node keeps
-``outdegree`` outgoing and ``indegree`` incoming edges, then shortcut edges are removed (path
-adjustment); the optimiser also tunes prefetching and the dynamic edge size of the index.  PANNG
-(pruned ANNG) cannot be made through ``ngtpy`` (``create`` refuses graph_type='PANNG'), so it is not offered.
+``edge_size`` nearest points found by searching the graph so far (links are kept both ways).
+ONNG is an ANNG refined by ``ngtpy.Optimizer``: each node keeps its ``outdegree`` nearest outgoing
+edges and up to ``indegree`` incoming ones, then shortcut edges are removed (path adjustment).
+The optimiser's search-parameter tuning and accuracy table are skipped: they cost ~25x the rest
+(212 s of CPU on 10k points) and only set defaults that the query parameters here replace.  PANNG
+(pruned ANNG) cannot be made through ``ngtpy`` (``create`` refuses graph_type='PANNG').
 
-Build parameters: ``graph`` (``anng`` or ``onng``), ``edge_size`` (edges per node at insertion;
-ONNG's paper builds its ANNG with 100), ``outdegree`` and ``indegree`` (ONNG only; default 10 and
-120).  Query parameters: ``epsilon`` (how far beyond the current k-th distance the search explores:
-the radius is scaled by 1 + epsilon; 0.1 by default, negative values narrow it, > -1) and
-``edge_size`` (edges followed per visited node: 0 all, -1 the index's own setting, which is 40 for
-ANNG and the tuned dynamic size for ONNG, -2 a size growing with epsilon, > 0 that many).
-The index lives in a fresh temporary folder per build, removed with the adapter; both graphs are
-searched read-only (NGT's faster, frozen layout).
+Build parameters: ``graph`` (``anng`` or ``onng``), ``edge_size`` (edges per point at insertion;
+NGT's default 10; the ONNG paper starts from 100, which costs ~5 min of CPU on 100k points),
+``outdegree`` and ``indegree`` (ONNG only; default 10 and 120).  Query parameters: ``epsilon``
+(the search explores up to (1 + epsilon) x the current k-th distance; > -1, default 0.1) and
+``edge_size`` (edges followed per visited node: 0 all (default: measured better recall per
+distance computation), > 0 that many, -1 the index's setting (40), -2 a number growing with epsilon).
+The index lives in a fresh temporary folder per build, removed with the adapter.
 
-Distances map to NGT distance types: angular → ``Normalized Cosine`` (NGT normalises points and
-queries, then uses 1 − dot), euclidean → ``L2``, ip → ``Inner Product`` (NGT adds one coordinate so
+Distances map to NGT distance types: angular → ``Normalized L2`` (NGT normalises points and
+queries; L2 between unit vectors ranks as 1 − cos.  ``Normalized Cosine`` is not used: its graph
+search never returns a few points, e.g. 6 of random-xs-dense's 10k even when queried with the point
+itself, which L2 finds), euclidean → ``L2``, ip → ``Inner Product`` (NGT appends a coordinate so
 that maximum inner product becomes nearest L2 neighbour: real MIPS, not cosine).
 
 Threads: insertion runs in NGT's own worker pool, held to one worker by
-``batch_insert(num_threads=1)`` (its default is 8).  ``batch_search``, the batch result conversion
-and the optimiser's path adjustment are OpenMP loops without a thread argument: they follow the
-OpenMP limit, which the worker's ``OMP_NUM_THREADS=1`` sets and ``limit_threads`` sets again through
-threadpoolctl on NGT's bundled libgomp.  Single queries run in the caller's thread.
+``batch_insert(num_threads=1)`` (its default is 8; the one worker does the work while the caller
+waits).  ``batch_search``, the conversion of its results and the optimiser's path adjustment are
+OpenMP loops without a thread argument: they follow the OpenMP limit, set by the worker's
+``OMP_NUM_THREADS=1`` and again by ``limit_threads`` (threadpoolctl on NGT's bundled libgomp).
+Single queries run in the caller's thread.  ``dist_comps`` is NGT's count of distance
+computations per query; NGT counts single searches only (``batch_search`` adds nothing).
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ class NGT(Algorithm):
                         Param("edge_size", int, 10, low=1),
                         Param("outdegree", int, None, low=1), Param("indegree", int, None, low=1))
     query_parameters = (Param("epsilon", float, 0.1, low=-1, low_open=True),
-                        Param("edge_size", int, -1, low=-2))
+                        Param("edge_size", int, 0, low=-2))
     fixed_parameters = {"num_threads": "insertion runs on one thread (batch_insert(num_threads=1))"}
     _nq = 0  # single queries since the last query setting, for dist_comps
 
@@ -89,9 +93,7 @@ class NGT(Algorithm):
             optimizer = ngtpy.Optimizer(log_disabled=True)
             optimizer.set(num_of_outgoings=self.build_params["outdegree"],
                           num_of_incomings=self.build_params["indegree"])
-            # Degree adjustment and path adjustment only: the optimiser's search-parameter tuning
-            # and accuracy table cost ~25x the rest (212 s of CPU on 10k points) and only set
-            # defaults that the query parameters here replace.
+            # Degree and path adjustment only (see above).
             optimizer.set_processing_modes(shortcut_reduction=True, search_parameter_optimization=False,
                                            prefetch_parameter_optimization=False, accuracy_table_generation=False)
             optimizer.execute(anng, self._path)
@@ -131,7 +133,6 @@ class NGT(Algorithm):
         return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(self._path) for f in files)
 
     def extra_metrics(self) -> dict[str, float]:
-        # NGT counts distance computations of single searches only (batch_search does not add to it).
         if not self._nq:
             return {}
         return {"dist_comps": (self._index.get_num_of_distance_computations() - self._dc0) / self._nq}

@@ -59,6 +59,10 @@ class Algorithm:
     # Parameters of the library that the adapter holds fixed, with the reason (e.g. threads).
     fixed_parameters: ClassVar[Mapping[str, str]] = {}
     name: ClassVar[str] = ""
+    # True for an index whose queries read storage past the page cache (an SSD index with O_DIRECT):
+    # the single-thread proof then takes CPU/wall below 0.9 as the wait for those reads when the
+    # process read from storage and no other process held the core (harness.run.proof.PhaseProof.ok).
+    waits_for_storage: ClassVar[bool] = False
 
     def __init__(self, metric: str, **build_params: Any) -> None:
         self.metric = metric

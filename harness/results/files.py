@@ -84,6 +84,7 @@ class ProofRecord:
     affinity: list[int]
     single_thread_ok: bool
     outside_wait_s: float = 0.0  # the worker's threads waited for the core while none of its threads ran
+    storage_read_bytes: int = 0  # bytes the worker read from storage (/proc/self/io) in the phase
 
 @dataclass(frozen=True)
 class RunRecord:

@@ -22,8 +22,8 @@ RUN_COLUMNS = [
     "dataset", "k", "algorithm", "series", "build", "mode", "status", "recall", "qps", "query_params", "build_params",
     "build_time_s", "index_size_bytes", "rss_delta_bytes", "uss_delta_bytes", "best_time_s", "repeat_times_s",
     "repeat_spread", "latency_p50_us", "latency_p95_us", "latency_p99_us", "latency_p999_us", "cpu_ratio",
-    "other_threads_cpu_s", "contention_s", "outside_wait_s", "active_threads", "num_threads", "affinity",
-    "single_thread_ok", "canary_time_s", "cache_ratio", "caching_suspected", "warmup_s",
+    "other_threads_cpu_s", "contention_s", "outside_wait_s", "storage_read_bytes", "active_threads", "num_threads",
+    "affinity", "single_thread_ok", "canary_time_s", "cache_ratio", "caching_suspected", "warmup_s",
     "nDCG@10", "R@2", "R@10", "R@100", "RR@10", "extra_metrics", "environment", "error", "file",
 ]
 

@@ -172,6 +172,9 @@ class RayExecutor:
             raise ValueError("--executor ray needs the [ray] extra: pip install -e '.[ray]'") from exc
         started = not ray.is_initialized()
         if started:
+            # Ray's tqdm integration otherwise swaps builtins.print for its own in this process, and
+            # Numba-compiled code that calls print (pynndescent) no longer compiles here.
+            os.environ.setdefault("RAY_TQDM_PATCH_PRINT", "0")
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False, **(self.init_kwargs or {}))
         try:
             remote = ray.remote(num_cpus=1, max_retries=self.max_retries)(_leased)

@@ -160,6 +160,7 @@ def measure_run(algo: Any, job: WorkerJob, mode: str, params: dict[str, Any], qu
     finally:
         gc.enable()
     proof = monitor.proof
+    storage = bool(getattr(algo, "waits_for_storage", False))
     extra = algo.extra_metrics()
     order, permuted_ids = best
     permuted_ids = validate_ids(permuted_ids, key.train.shape[0], k, name)
@@ -178,13 +179,13 @@ def measure_run(algo: Any, job: WorkerJob, mode: str, params: dict[str, Any], qu
     record = RunRecord(
         mode=mode, query_params=params, neighbors=ids, scores=scores, recalls=recall,
         repeat_times_s=np.asarray(walls, dtype=np.float64) / 1e9, best_time_s=best_wall / 1e9,
-        qps=nq / (best_wall / 1e9), repeat_spread=max(walls) / min(walls), proof=proof_record(proof, core),
+        qps=nq / (best_wall / 1e9), repeat_spread=max(walls) / min(walls), proof=proof_record(proof, core, storage),
         series=algo.series() or name, warmup_s=warmup_s, extra_metrics=extra,
         task_metrics=key.task(ids) if key.task is not None else {}, latencies_ns=latencies,
         latency_percentiles=latency_percentiles(latencies[best_index]) if latencies is not None else {},
         canary_time_s=canary_wall / 1e9, cache_ratio=cache_ratio, caching_suspected=bool(caching),
     )
-    flag = "" if proof.ok(core) else f"  NOT SINGLE-THREADED ({proof.describe()})"
+    flag = "" if proof.ok(core, storage) else f"  NOT SINGLE-THREADED ({proof.describe()})"
     if caching:
         flag += f"  CACHING SUSPECTED (perturbed queries {cache_ratio:.1f}x slower than the best repeat)"
     quality = "".join(f" {m}={v:.4f}" for m, v in record.task_metrics.items())
@@ -193,6 +194,7 @@ def measure_run(algo: Any, job: WorkerJob, mode: str, params: dict[str, Any], qu
     return record
 
 
-def proof_record(proof: PhaseProof, core: int) -> ProofRecord:
+def proof_record(proof: PhaseProof, core: int, waits_for_storage: bool = False) -> ProofRecord:
     return ProofRecord(proof.cpu_ratio, proof.other_threads_cpu_s, proof.contention_s, proof.active_threads,
-                       proof.num_threads, proof.affinity, proof.ok(core), proof.outside_wait_s)
+                       proof.num_threads, proof.affinity, proof.ok(core, waits_for_storage), proof.outside_wait_s,
+                       proof.storage_read_bytes)

@@ -103,13 +103,23 @@ class PhaseProof:
     affinity: list[int]  # union of every thread's allowed CPUs at the end
     # Run-queue wait beyond the CPU other threads of the worker used meanwhile: a process outside.
     outside_wait_s: float = 0.0
+    storage_read_bytes: int = 0  # read from storage by the process (/proc/self/io read_bytes)
+    schedstat: bool = True  # every thread's run-queue wait was known, so outside_wait_s is measured
 
-    def ok(self, core: int) -> bool:
-        """One thread at a time, on ``core``, and the core the worker's alone."""
+    def ok(self, core: int, waits_for_storage: bool = False) -> bool:
+        """One thread at a time, on ``core``, and the core the worker's alone.
+
+        CPU/wall below MIN_CPU_RATIO means the worker lost its core, unless the adapter declares that
+        its queries wait for storage (an SSD index reading past the page cache) and the phase shows
+        it: the process read from storage, and the scheduler's run-queue wait shows no other
+        process holding the core (only measurable with schedstat).  A worker that sleeps without
+        reading, e.g. while a server process answers for it, stays flagged.
+        """
         lost = self.wall_s - self.cpu_s  # time the worker had no CPU
+        io_wait = waits_for_storage and self.schedstat and self.storage_read_bytes > 0
         return (self.cpu_ratio <= MAX_CPU_RATIO and self.affinity == [core]
                 and self.contention_s <= CONTENTION_SHARE * self.wall_s
-                and (self.cpu_ratio >= MIN_CPU_RATIO or lost <= MIN_LOST_S)
+                and (self.cpu_ratio >= MIN_CPU_RATIO or lost <= MIN_LOST_S or io_wait)
                 and self.outside_wait_s <= max(OUTSIDE_WAIT_SHARE * self.wall_s, MIN_LOST_S))
 
     @property
@@ -119,6 +129,7 @@ class PhaseProof:
     def describe(self) -> str:
         return (f"cpu/wall {self.cpu_ratio:.2f}, {self.contention_s:.3f}s of threads competing, "
                 f"{self.outside_wait_s:.3f}s waiting for another process, "
+                f"{self.storage_read_bytes / 2**20:.1f} MiB read from storage, "
                 f"{self.other_threads_cpu_s:.2f}s CPU off the query thread, {self.active_threads} busy threads, "
                 f"affinity {self.affinity}")
 
@@ -136,6 +147,14 @@ def thread_times() -> dict[int, ThreadTimes]:
     return times
 
 
+def storage_read_bytes() -> int:
+    """Bytes this process has caused to be fetched from storage (page-cache hits excluded), or 0."""
+    try:
+        return int(psutil.Process().io_counters().read_bytes)
+    except (psutil.Error, AttributeError, OSError):  # no /proc/self/io (kernel without task I/O accounting)
+        return 0
+
+
 def thread_affinity(tids: Any) -> list[int]:
     cores: set[int] = set()
     for tid in tids:
@@ -150,6 +169,7 @@ class PhaseMonitor:
     """Measures process CPU time, per-thread CPU and run-queue wait, and affinity around a phase."""
 
     def __enter__(self) -> PhaseMonitor:
+        self._read = storage_read_bytes()
         self._threads = thread_times()
         self._cpu = time.process_time()
         self._own_cpu = time.thread_time()
@@ -161,6 +181,7 @@ class PhaseMonitor:
         own = time.thread_time() - self._own_cpu
         cpu = time.process_time() - self._cpu
         after = thread_times()
+        read = storage_read_bytes() - self._read
         zero = ThreadTimes(0, 0)
         cpu_of = {tid: (t.cpu_ns - self._threads.get(tid, zero).cpu_ns) / 1e9 for tid, t in after.items()}
         busy = [tid for tid, c in cpu_of.items() if c > ACTIVE_THREAD_SHARE * wall]
@@ -185,5 +206,6 @@ class PhaseMonitor:
         # process total: it counts as contention, since nothing shows they did not compete.
         ended_cpu = max(0.0, cpu - sum(cpu_of.values()))
         contention = sum(waits) - max(waits, default=0.0) + ended_cpu
+        schedstat = all(t.wait_ns is not None for t in after.values())
         self.proof = PhaseProof(wall, cpu, max(0.0, cpu - own), contention, len(busy), len(after),
-                                thread_affinity(after), outside)
+                                thread_affinity(after), outside, max(0, read), schedstat)
