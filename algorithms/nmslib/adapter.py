@@ -7,7 +7,7 @@ search with at least k).  Distances map to NMSLIB spaces: angular → ``cosinesi
 normalises the vectors of its optimised index itself), euclidean → ``l2``, ip → ``negdotprod``
 (−dot: maximum inner product).
 
-The PyPI wheel of nmslib 2.1.2 is a generic build without SIMD (it says so on import, on stderr):
+The PyPI wheel of nmslib 2.1.2 is a generic build without SIMD (its import banner says so; silenced here):
 its distance functions are scalar, so it is several times slower than a native build would be;
 that is the nmslib measured here.  NMSLIB draws its random numbers (hnsw levels, sw-graph entry
 points) from a per-thread generator seeded with 0 when a thread first uses it; ``fit`` builds in
@@ -23,13 +23,35 @@ the data (index and data files), written once to a temporary folder and removed.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import threading
 
-import nmslib
 import numpy as np
 
 from harness.kit import DENSE, Algorithm, Param
+
+
+def _import_nmslib():
+    """Import nmslib with the process's output descriptors shut: the generic wheel prints its no-SIMD
+    banner from C++ on every import (said once, in this docstring, not in every listing and log)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        import nmslib as module
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, null):
+            os.close(fd)
+    return module
+
+
+nmslib = _import_nmslib()
 
 _SPACES = {"angular": "cosinesimil", "euclidean": "l2", "ip": "negdotprod"}
 _DEGREE = {"hnsw": ("M", 16), "sw-graph": ("NN", 10)}  # each method's degree parameter and its default
