@@ -129,18 +129,3 @@ def test_bad_parameters_are_refused_with_a_clear_message(name, build, query, mat
     with pytest.raises(ValueError, match=match):
         algo = load_adapter_class(name)("angular", **build)
         algo.set_query_params(**(query or {}))
-
-
-@pytest.mark.parametrize("name", DENSE_ADAPTERS)
-def test_shipped_grid_is_accepted_and_small_enough_to_sweep(name):
-    """Every build and query setting of config.yml is accepted (without data); at most 4 builds and 10
-    settings per build, so that a sweep of every dense adapter stays within hours on one core."""
-    definition = CATALOGUE.get(name)
-    cls = CATALOGUE.adapter_class(definition)
-    builds = definition.builds()
-    assert 1 <= len(builds) <= 4
-    for build in builds:
-        algo = cls("angular", **build.build)
-        assert 1 <= len(build.queries) <= 12
-        for query in build.queries:
-            algo.set_query_params(**query)

@@ -24,9 +24,6 @@ calling thread waits for it (one thread works at a time).  Queries run on the ca
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-import weakref
 
 import numpy as np
 from annoy import AnnoyIndex
@@ -48,8 +45,7 @@ class Annoy(Algorithm):
     def fit(self, dataset) -> None:
         x = np.ascontiguousarray(dataset.train, dtype=np.float32)
         self._n, d = x.shape
-        self._dir = tempfile.mkdtemp(prefix="annsweep-annoy-")
-        self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, ignore_errors=True)
+        self._dir = self.build_folder()
         self._index = AnnoyIndex(int(d), _METRICS[self.metric])
         self._index.set_seed(_SEED)
         for i in range(self._n):  # row by row: a list of the whole matrix would take ~8x its memory

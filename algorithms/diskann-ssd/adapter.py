@@ -47,16 +47,14 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import tempfile
-import weakref
 
 import numpy as np
 
-from harness.kit import DENSE, Algorithm, Param, normalize_rows
+from algorithms.diskann_base import PREFIX as _PREFIX
+from algorithms.diskann_base import DiskANNBase
+from harness.kit import Param, normalize_rows
 
 _METRICS = {"euclidean": "l2", "angular": "l2", "ip": "mips"}  # angular: rows normalised here
-_PREFIX = "ann"
 _LOAD_THREADS = 2  # StaticDiskIndex(num_threads=1) deadlocks while loading
 _GIB = 2**30
 # diskann::get_memory_budget keeps 0.25 GB of a budget above 1.25 GB for the node cache.
@@ -76,12 +74,11 @@ def _search_memory_gb(pq_bytes: int, n: int) -> float:
     return gb + _CACHE_RESERVE_GB if gb > _CACHE_THRESHOLD_GB else gb
 
 
-class DiskANNSSD(Algorithm):
-    accepts = frozenset({DENSE})
+class DiskANNSSD(DiskANNBase):
     distances = frozenset(_METRICS)
     waits_for_storage = True  # its O_DIRECT reads: the proof accepts the I/O wait it can see
-    build_parameters = (Param("graph_degree", int, 64, low=1), Param("complexity", int, 100, low=1),
-                        Param("pq_bytes", int, 32, low=1, high=512), Param("cache_nodes", int, 0, low=0))
+    build_parameters = (*DiskANNBase.build_parameters, Param("pq_bytes", int, 32, low=1, high=512),
+                        Param("cache_nodes", int, 0, low=0))
     query_parameters = (Param("complexity", int, 10, low=1), Param("beam_width", int, 2, low=1))
     fixed_parameters = {
         "num_threads": "builds and searches run on one thread (num_threads=1; the load needs 2)",
@@ -89,20 +86,6 @@ class DiskANNSSD(Algorithm):
         "build_memory_maximum": "fixed at 1024 GB: the graph is built in one pass",
         "pq_disk_bytes": "0: full-precision vectors on disk, for the final re-rank",
     }
-
-    def __init__(self, metric: str, **build_params) -> None:
-        super().__init__(metric, **build_params)
-        if self.build_params["complexity"] < self.build_params["graph_degree"]:
-            raise ValueError(f"{self.label}: build complexity (L={self.build_params['complexity']}) must be at least "
-                             f"graph_degree (R={self.build_params['graph_degree']}): the build's candidate list "
-                             "is where each node's R neighbours are chosen from")
-
-    @classmethod
-    def limit_threads(cls) -> None:
-        import diskannpy  # noqa: F401 (loads its libgomp, which threadpoolctl can then limit)
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=1, user_api="openmp")
 
     def fit(self, dataset) -> None:
         import diskannpy
@@ -115,8 +98,7 @@ class DiskANNSSD(Algorithm):
                              "product quantiser has at most one one-byte chunk per dimension")
         if self.metric == "angular":
             x = normalize_rows(x)
-        self._dir = tempfile.mkdtemp(prefix="annsweep-diskann-ssd-")
-        weakref.finalize(self, shutil.rmtree, self._dir, True)
+        self._dir = self.build_folder()
         diskannpy.build_disk_index(x, distance_metric=_METRICS[self.metric], index_directory=self._dir,
                                    complexity=p["complexity"], graph_degree=p["graph_degree"],
                                    search_memory_maximum=_search_memory_gb(p["pq_bytes"], self._n),
@@ -132,26 +114,19 @@ class DiskANNSSD(Algorithm):
         self.apply_query_params()
 
     def apply_query_params(self) -> None:
-        self._k = None  # the list size is set for the next k asked
+        super().apply_query_params()
         self._W = self.query_params["beam_width"]
         self._nq, self._read0 = 0, _read_bytes()
 
-    def _set_k(self, k: int) -> None:
-        # At most n ids exist (diskannpy returns garbage past n); the list must hold k (L >= k).
-        self._k, self._kk = k, min(k, self._n)
-        self._L = max(self.query_params["complexity"], self._kk)
-
     def query(self, vector: np.ndarray, k: int) -> np.ndarray:
-        if k != self._k:
-            self._set_k(k)
+        self._list_for(k)
         if self.metric == "angular":
             vector = vector / np.float32(max(np.linalg.norm(vector), 1e-30))
         self._nq += 1
         return self._search(vector, self._kk, self._L, beam_width=self._W).identifiers.astype(np.int64)
 
     def batch_query(self, queries: np.ndarray, k: int) -> np.ndarray:
-        if k != self._k:
-            self._set_k(k)
+        self._list_for(k)
         out = np.full((queries.shape[0], k), -1, dtype=np.int64)
         if len(queries) and self._kk:
             x = normalize_rows(queries) if self.metric == "angular" else np.ascontiguousarray(queries, np.float32)
@@ -159,9 +134,6 @@ class DiskANNSSD(Algorithm):
             out[:, : self._kk] = self._index.batch_search(x, self._kk, self._L, num_threads=1,
                                                           beam_width=self._W).identifiers
         return out
-
-    def index_size_bytes(self) -> int:
-        return sum(os.path.getsize(os.path.join(self._dir, f)) for f in os.listdir(self._dir))
 
     def extra_metrics(self) -> dict[str, float]:
         # Bytes read from storage per query since the last report (then the count starts again).

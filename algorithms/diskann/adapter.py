@@ -32,47 +32,28 @@ worker's ``OMP_NUM_THREADS=1`` does the same at load).
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-import weakref
 
 import numpy as np
 
-from harness.kit import DENSE, Algorithm, Param
+from algorithms.diskann_base import PREFIX as _PREFIX
+from algorithms.diskann_base import DiskANNBase
+from harness.kit import Param
 
 _METRICS = {"euclidean": "l2", "angular": "cosine", "ip": "mips"}
-_PREFIX = "ann"
 
 
-class DiskANNMemory(Algorithm):
-    accepts = frozenset({DENSE})
+class DiskANNMemory(DiskANNBase):
     distances = frozenset(_METRICS)
-    build_parameters = (Param("graph_degree", int, 64, low=1), Param("complexity", int, 100, low=1),
-                        Param("alpha", float, 1.2, low=1.0))
+    build_parameters = (*DiskANNBase.build_parameters, Param("alpha", float, 1.2, low=1.0))
     query_parameters = (Param("complexity", int, 10, low=1),)
     fixed_parameters = {"num_threads": "every build, load and batch search runs on one thread (num_threads=1)"}
-
-    def __init__(self, metric: str, **build_params) -> None:
-        super().__init__(metric, **build_params)
-        if self.build_params["complexity"] < self.build_params["graph_degree"]:
-            raise ValueError(f"{self.label}: build complexity (L={self.build_params['complexity']}) must be at least "
-                             f"graph_degree (R={self.build_params['graph_degree']}): the build's candidate list "
-                             "is where each node's R neighbours are chosen from")
-
-    @classmethod
-    def limit_threads(cls) -> None:
-        import diskannpy  # noqa: F401 (loads its libgomp, which threadpoolctl can then limit)
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=1, user_api="openmp")
 
     def fit(self, dataset) -> None:
         import diskannpy
 
         x = np.ascontiguousarray(dataset.train, dtype=np.float32)
         self._n = int(x.shape[0])
-        self._dir = tempfile.mkdtemp(prefix="annsweep-diskann-")
-        weakref.finalize(self, shutil.rmtree, self._dir, True)
+        self._dir = self.build_folder()
         p = self.build_params
         diskannpy.build_memory_index(x, distance_metric=_METRICS[self.metric], index_directory=self._dir,
                                      complexity=p["complexity"], graph_degree=p["graph_degree"], alpha=p["alpha"],
@@ -83,27 +64,14 @@ class DiskANNMemory(Algorithm):
         self._search = self._index.search
         self.apply_query_params()
 
-    def apply_query_params(self) -> None:
-        self._k = None  # the list size is set for the next k asked
-
-    def _set_k(self, k: int) -> None:
-        # At most n ids exist (diskannpy returns garbage past n); the list must hold k (L >= k).
-        self._k, self._kk = k, min(k, self._n)
-        self._L = max(self.query_params["complexity"], self._kk)
-
     def query(self, vector: np.ndarray, k: int) -> np.ndarray:
-        if k != self._k:
-            self._set_k(k)
+        self._list_for(k)
         return self._search(vector, self._kk, self._L).identifiers.astype(np.int64)
 
     def batch_query(self, queries: np.ndarray, k: int) -> np.ndarray:
-        if k != self._k:
-            self._set_k(k)
+        self._list_for(k)
         out = np.full((queries.shape[0], k), -1, dtype=np.int64)
         if len(queries) and self._kk:
             x = np.ascontiguousarray(queries, dtype=np.float32)
             out[:, : self._kk] = self._index.batch_search(x, self._kk, self._L, num_threads=1).identifiers
         return out
-
-    def index_size_bytes(self) -> int:
-        return sum(os.path.getsize(os.path.join(self._dir, f)) for f in os.listdir(self._dir))

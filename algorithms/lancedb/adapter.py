@@ -44,9 +44,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
-import tempfile
-import weakref
 from typing import Any
 
 import numpy as np
@@ -106,8 +103,7 @@ class LanceDB(Algorithm):
             raise ValueError(f"{self.label}: num_partitions={p['num_partitions']} exceeds the train points ({n})")
         if p["sub_vector_dim"] is not None and d % p["sub_vector_dim"]:
             raise ValueError(f"{self.label}: sub_vector_dim={p['sub_vector_dim']} must divide the dimension {d}")
-        self._path = tempfile.mkdtemp(prefix="annsweep-lancedb-")
-        weakref.finalize(self, shutil.rmtree, self._path, True)
+        self._path = self.build_folder()
         data = pa.table({"id": pa.array(np.arange(n, dtype=np.int64)),
                          "vector": pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), d)})
         self._table = lancedb.connect(self._path).create_table("vectors", data=data)

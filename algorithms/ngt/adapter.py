@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
-import weakref
 
 import ngtpy
 import numpy as np
@@ -77,8 +75,7 @@ class NGT(Algorithm):
     def fit(self, dataset) -> None:
         x = np.ascontiguousarray(dataset.train, dtype=np.float32)
         self._n = int(x.shape[0])
-        self._dir = tempfile.mkdtemp(prefix="annsweep-ngt-")
-        weakref.finalize(self, shutil.rmtree, self._dir, True)
+        self._dir = self.build_folder()
         anng = os.path.join(self._dir, "anng")
         ngtpy.create(anng, int(x.shape[1]), edge_size_for_creation=self.build_params["edge_size"],
                      distance_type=_DISTANCES[self.metric], object_type="Float")

@@ -18,6 +18,9 @@ thread in :meth:`Algorithm.limit_threads` (and says how in its docstring).
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -74,6 +77,13 @@ class Algorithm:
         # the catalogue being above this module): an adapter built from others (a pipeline) makes
         # its parts through it.
         self.catalogue: Any = None
+
+    def build_folder(self) -> str:
+        """A fresh temporary folder for the files of this adapter's index, removed with the adapter
+        (or at the worker's exit): for libraries that build on disk or need a path to save to."""
+        folder = tempfile.mkdtemp(prefix=f"annsweep-{self.label}-")
+        weakref.finalize(self, shutil.rmtree, folder, True)
+        return folder
 
     @property
     def label(self) -> str:
