@@ -12,7 +12,7 @@ truth rows, written next to the datasets): the hours a sweep takes are mostly qu
 Then, from the stored results (trusted runs only: single-thread proof passed, no cache flag), per
 dataset and mode:
 - the leaderboard at recall@10 >= 0.90: best QPS, its recall and parameters; adapters that never
-  reach 0.90 are listed with their best recall;
+  reach 0.90 are listed with their best recall; the range of recall the adapter's grid covers;
 - the build of each adapter that is fastest at >= 0.90 (else its most accurate build): build time,
   index bytes, RSS growth during the build;
 - who wins at 0.90, 0.95 and 0.99: the fastest adapter, the runner-up and the ratio between them;
@@ -93,6 +93,7 @@ def tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
                           "qps@0.90": best["qps"] if best is not None else np.nan,
                           "recall": best["recall"] if best is not None else np.nan,
                           "max recall": top["recall"],
+                          "grid covers": f"{mine['recall'].min():.2f}-{top['recall']:.3f}",
                           "params": f"{best['build']} {best['query_params']}" if best is not None else ""})
             if mode == "batch":
                 chosen = best if best is not None else top
