@@ -38,6 +38,20 @@ groups:
     assert len(Catalogue(tmp_path).get("algo").builds("again")) == 1
 
 
+def test_a_group_for_some_distances_is_left_out_on_the_others(tmp_path):
+    make_algorithm(tmp_path, "algo", """
+adapter: A
+groups:
+  f32: {build: {dtype: f32}, query: {ef: [10, 20]}}
+  i8: {build: {dtype: i8}, query: {ef: 10}, distances: [angular, ip]}
+""")
+    definition = Catalogue(tmp_path).get("algo")
+    assert [b.build["dtype"] for b in definition.builds(distance="angular")] == ["f32", "i8"]
+    assert [b.build["dtype"] for b in definition.builds(distance="euclidean")] == ["f32"]
+    assert [b.build["dtype"] for b in definition.builds()] == ["f32", "i8"]  # listing: every group
+    assert definition.builds("i8", distance="euclidean") == []
+
+
 @pytest.mark.parametrize("config, message", [
     ("adapter: A\ngroups: {g: {build: {}}}\nextra: 1\n", "unknown key(s) ['extra']"),
     ("adapter: A\ngroups: {g: {biuld: {M: 1}}}\n", "run group 'g' has unknown key(s) ['biuld']"),
@@ -45,6 +59,8 @@ groups:
     ("adapter: A\ngroups: {}\n", "'groups' must be a non-empty"),
     ("adapter: A\ngroups: {g: {query: [1, 2]}}\n", "'query' must be a mapping"),
     ("adapter: A\ngroups: {g: [}\n", "invalid YAML"),
+    ("adapter: A\ngroups: {g: {distances: [cosine]}}\n", "'distances' must be a list of angular, euclidean, ip"),
+    ("adapter: A\ngroups: {g: {distances: angular}}\n", "'distances' must be a list"),
 ])
 def test_bad_configs_name_the_file(tmp_path, config, message):
     folder = make_algorithm(tmp_path, "bad", config)

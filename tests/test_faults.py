@@ -304,6 +304,14 @@ def test_bad_configs_are_refused_with_the_file_named(tmp_path, small_dense, text
     assert not (tmp_path / "results").exists()
 
 
+def test_a_config_whose_groups_are_for_other_distances_is_skipped_with_a_reason(tmp_path, small_dense):
+    root = _config(tmp_path, "adapter: Brute\ngroups:\n  i8: {build: {a: 1}, query: {}, distances: [angular]}\n")
+    outcomes = runner.run_sweep(["brute"], str(small_dense), options(tmp_path, algorithms_root=root))
+    assert [o.status for o in outcomes] == ["unsupported"]
+    assert "no run group of" in outcomes[0].error and "is for euclidean distance" in outcomes[0].error
+    assert not (tmp_path / "results").exists() or not list((tmp_path / "results").rglob("*.h5"))
+
+
 def test_a_big_grid_expands_in_linear_time(tmp_path):
     """40,000 query settings took 21 s when each was compared with all before it."""
     start = time.perf_counter()

@@ -10,6 +10,10 @@ algorithm touches that folder only.  ``config.yml`` looks like::
       M16:
         build: {M: 16, ef_construction: 200}
         query: {ef: [10, 20, 40]}     # lists expand to a cartesian grid
+      i8:
+        build: {M: 16, dtype: i8}
+        query: {ef: [10, 20]}
+        distances: [angular]          # optional: a group that applies to these distances only
     environment: [lib==1.0, numpy==1.25.2]   # optional: a virtualenv of its own (environments.py)
 
 Builds with identical build arguments (from any group) are merged into one
@@ -28,13 +32,15 @@ from typing import Any
 
 import yaml
 
+from harness.data.dataset import DISTANCES
+
 TOP_LEVEL_KEYS = {"adapter", "description", "groups", "environment"}
 # An ``environment:`` entry (harness.kit.environments): an exact pin, name==version.
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9][A-Za-z0-9.+!_-]*)$")
 # A config expands to at most this many builds and query settings per group: a grid larger than
 # that is a mistake (or a YAML alias bomb), refused before it is expanded.
 MAX_GRID = 100_000
-GROUP_KEYS = {"build", "query", "description"}
+GROUP_KEYS = {"build", "query", "description", "distances"}
 
 
 class ConfigError(ValueError):
@@ -75,14 +81,17 @@ class AlgorithmDefinition:
     def config_path(self) -> Path:
         return self.folder / "config.yml"
 
-    def builds(self, group: str | None = None) -> list[BuildSpec]:
-        """Expand the run groups (or one of them) into builds with their query settings."""
+    def builds(self, group: str | None = None, distance: str | None = None) -> list[BuildSpec]:
+        """Expand the run groups (or one of them) into builds with their query settings; with a
+        ``distance``, the groups whose ``distances:`` leave it out are left out."""
         if group is not None and group not in self.groups:
             raise ConfigError(f"{self.config_path}: no run group {group!r} (groups: {', '.join(self.groups)})")
         # Builds and settings are told apart by their canonical JSON (types kept: 1 is not "1").
         merged: dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]], list[str]]] = {}
         for name, spec in self.groups.items():
             if group is not None and name != group:
+                continue
+            if distance is not None and distance not in spec.get("distances", DISTANCES):
                 continue
             where = f"{self.config_path}: run group {name!r}"
             settings = [(canonical(q), q) for q in expand_grid(spec.get("query") or {}, f"{where}: query")]
@@ -218,6 +227,10 @@ def load_definition(folder: Path) -> AlgorithmDefinition:
         if unknown:
             raise ConfigError(f"{path}: run group {name!r} has unknown key(s) {sorted(unknown)} "
                               f"(allowed: {sorted(GROUP_KEYS)})")
+        distances = spec.get("distances", list(DISTANCES))
+        if not isinstance(distances, list) or not distances or not set(distances) <= set(DISTANCES):
+            raise ConfigError(f"{path}: run group {name!r}: 'distances' must be a list of {', '.join(DISTANCES)}, "
+                              f"got {distances!r}")
         for part in ("build", "query"):
             if spec.get(part) is not None and not isinstance(spec[part], dict):
                 raise ConfigError(f"{path}: run group {name!r}: '{part}' must be a mapping of argument → value(s)")

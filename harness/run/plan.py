@@ -83,7 +83,12 @@ def plan_sweep(algorithms: list[str], dataset: Dataset, catalogue: Catalogue, *,
             plan.outcomes.append(BuildOutcome(name, "-", "unsupported", error=reason))
             continue
         try:
-            mine = definition.builds(group)
+            mine = definition.builds(group, dataset.distance)
+            if not mine:  # every group is for other distances
+                reason = f"no run group of {definition.config_path} is for {dataset.distance} distance"
+                print(f"skip {name}: {reason}")
+                plan.outcomes.append(BuildOutcome(name, "-", "unsupported", error=reason))
+                continue
             check_settings(catalogue, definition, mine)
         except ConfigError as exc:
             print(f"skip {name}: {exc}")
