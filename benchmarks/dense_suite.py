@@ -93,7 +93,7 @@ def tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
                           "qps@0.90": best["qps"] if best is not None else np.nan,
                           "recall": best["recall"] if best is not None else np.nan,
                           "max recall": top["recall"],
-                          "grid covers": f"{mine['recall'].min():.2f}-{top['recall']:.3f}",
+                          "grid covers": f"{mine['recall'].min():.3f}-{top['recall']:.3f}",
                           "params": f"{best['build']} {best['query_params']}" if best is not None else ""})
             if mode == "batch":
                 chosen = best if best is not None else top

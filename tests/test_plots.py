@@ -1,6 +1,7 @@
 """Plots, leaderboard and HTML report: the Pareto frontier, the metric registry, a real small sweep."""
 
 import hashlib
+import json
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -187,3 +188,16 @@ def test_report_in_headless_chromium(swept, tmp_path):
     (tmp_path / "small-dense_k10_batch_qps-vs-recall.png").unlink()
     broken = report.check_in_browser(page)
     assert broken.images_loaded == view.images_total - 1
+
+
+def test_the_figure_title_names_the_cpu_and_the_cores_of_its_runs():
+    def env(model, core):
+        return json.dumps({"cpu_model": model, "core": core})
+
+    one = pd.DataFrame({"environment": [env("Xeon", 1), env("Xeon", 1)]})
+    assert plots.machine_of(one) == "Xeon, core 1"
+    two_cores = pd.DataFrame({"environment": [env("Xeon", 1), env("Xeon", 0)]})
+    assert plots.machine_of(two_cores) == "Xeon, cores 0, 1"  # one machine, runs on both cores
+    two_models = pd.DataFrame({"environment": [env("Xeon", 1), env("EPYC", 1)]})
+    assert plots.machine_of(two_models) == "various machines"
+    assert plots.machine_of(pd.DataFrame({"environment": [None]})) == "unknown machine"

@@ -55,15 +55,19 @@ def algorithm_colors(algorithms: list[str]) -> dict[str, tuple]:
 
 
 def machine_of(frame: pd.DataFrame) -> str:
-    """'CPU model, core N' from the runs' environment records ('various' when they differ)."""
-    seen = set()
+    """'CPU model, core N' from the runs' environment records ('cores 0, 1' for one CPU model whose
+    runs were pinned to several cores, 'various machines' for several CPU models)."""
+    cores: dict[str, set[str]] = {}
     for text in frame["environment"].dropna():
         try:
             env = json.loads(text) if isinstance(text, str) else {}
         except json.JSONDecodeError:
             continue
-        seen.add(f"{env.get('cpu_model', '?')}, core {env.get('core', '?')}")
-    return seen.pop() if len(seen) == 1 else ("various machines" if seen else "unknown machine")
+        cores.setdefault(str(env.get("cpu_model", "?")), set()).add(str(env.get("core", "?")))
+    if len(cores) != 1:
+        return "various machines" if cores else "unknown machine"
+    model, used = cores.popitem()
+    return f"{model}, core{'s' if len(used) > 1 else ''} {', '.join(sorted(used))}"
 
 
 def ok_runs(frame: pd.DataFrame) -> pd.DataFrame:
