@@ -85,7 +85,12 @@ def tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     ok = frame[(frame["status"] == "ok") & (frame["k"] == 10)]
     trusted = ok[results.trusted(ok)]
     board, builds, wins, flags = [], [], [], []
-    for (dataset, mode), runs in trusted.groupby(["dataset", "mode"]):
+    for (dataset, mode), every in ok.groupby(["dataset", "mode"]):
+        runs = trusted[(trusted["dataset"] == dataset) & (trusted["mode"] == mode)]
+        for algorithm in sorted(set(every["algorithm"]) - set(runs["algorithm"])):  # listed, never ranked
+            board.append({"dataset": dataset, "mode": mode, "algorithm": algorithm, "qps@0.90": np.nan,
+                          "recall": np.nan, "max recall": np.nan, "grid covers": "",
+                          "params": f"all {int((every['algorithm'] == algorithm).sum())} runs flagged"})
         for algorithm, mine in runs.groupby("algorithm"):
             best = best_point(mine, 0.90, recall, qps)
             top = mine.loc[mine["recall"].idxmax()]
