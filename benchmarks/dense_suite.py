@@ -16,7 +16,8 @@ dataset and mode:
 - the build of each adapter that is fastest at >= 0.90 (else its most accurate build): build time,
   index bytes, RSS growth during the build;
 - who wins at 0.90, 0.95 and 0.99: the fastest adapter, the runner-up and the ratio between them;
-- the flagged runs of each adapter and what flagged them.
+- the flagged runs of each adapter and what flagged them, and the builds that failed (timeouts,
+  errors): an adapter without a finished build is still listed on the leaderboard.
 """
 
 from __future__ import annotations
@@ -88,9 +89,15 @@ def tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     for (dataset, mode), every in ok.groupby(["dataset", "mode"]):
         runs = trusted[(trusted["dataset"] == dataset) & (trusted["mode"] == mode)]
         for algorithm in sorted(set(every["algorithm"]) - set(runs["algorithm"])):  # listed, never ranked
+            mine = every[every["algorithm"] == algorithm]
+            board.append({"dataset": dataset, "mode": mode, "algorithm": algorithm, "qps@0.90": np.nan,
+                          "recall": np.nan, "max recall": np.nan,
+                          "grid covers": f"{mine['recall'].min():.3f}-{mine['recall'].max():.3f} (untrusted)",
+                          "params": f"all {len(mine)} runs flagged"})
+        for algorithm in sorted(set(frame.loc[frame["dataset"] == dataset, "algorithm"]) - set(every["algorithm"])):
             board.append({"dataset": dataset, "mode": mode, "algorithm": algorithm, "qps@0.90": np.nan,
                           "recall": np.nan, "max recall": np.nan, "grid covers": "",
-                          "params": f"all {int((every['algorithm'] == algorithm).sum())} runs flagged"})
+                          "params": "no build finished (see failed builds)"})
         for algorithm, mine in runs.groupby("algorithm"):
             best = best_point(mine, 0.90, recall, qps)
             top = mine.loc[mine["recall"].idxmax()]
@@ -120,12 +127,17 @@ def tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
         flags.append({"dataset": dataset, "algorithm": algorithm, "flagged": len(runs),
                       "of": int(((ok["dataset"] == dataset) & (ok["algorithm"] == algorithm)).sum()),
                       "why": ", ".join(f"{r} ({c})" for r, c in reasons.items())})
+    failed = frame[(frame["status"] != "ok") & (frame["k"] == 10)].drop_duplicates(["dataset", "algorithm", "build"])
+    failures = [{"dataset": f["dataset"], "algorithm": f["algorithm"], "build": f["build"],
+                 "error": str(f["error"]).splitlines()[0][:100] if isinstance(f["error"], str) else ""}
+                for _, f in failed.iterrows()]
     board_frame = pd.DataFrame(board)
     if len(board_frame):
         board_frame = board_frame.sort_values(["dataset", "mode", "qps@0.90", "max recall"],
                                               ascending=[True, True, False, False])
     return {"leaderboard at recall@10 >= 0.90": board_frame, "builds (batch)": pd.DataFrame(builds),
-            "who wins": pd.DataFrame(wins), "flagged runs": pd.DataFrame(flags)}
+            "who wins": pd.DataFrame(wins), "flagged runs": pd.DataFrame(flags),
+            "failed builds": pd.DataFrame(failures)}
 
 
 def main() -> int:
