@@ -164,8 +164,8 @@ def main() -> int:
     frame = pd.concat([results.load(root, name) for name in names], ignore_index=True)
     out = []
     for title, table in tables(frame[frame["algorithm"].isin(algorithms)]).items():
-        out.append(f"## {title}\n\n" + tabulate(table, headers="keys", showindex=False, tablefmt="github",
-                                                 floatfmt=".3g"))
+        out.append(f"## {title}\n\n" + (tabulate(table, headers="keys", showindex=False, tablefmt="github",
+                                                  floatfmt=".3g") if len(table) else "none"))
     text = "\n\n".join(out)
     print(text)
     if args.markdown:

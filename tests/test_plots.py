@@ -112,6 +112,19 @@ def test_qrels_metric_is_plottable_like_recall():
     assert plots.draw(plots.ok_runs(frame), run_metric("p99"), run_metric("qps"), title="t", k=10, colors={}) is None
 
 
+def test_series_sharing_a_hue_differ_by_marker():
+    names = [f"algo{i:02d}" for i in range(19)]  # tab20: algo00/algo01 are two shades of one hue
+    colors = plots.algorithm_colors(names)
+    markers = [plots.algorithm_marker(n, colors) for n in names]
+    assert all(markers[i] != markers[i + 1] for i in range(len(names) - 1))
+    assert len({(colors[n], m) for n, m in zip(names, markers)}) == len(names)
+    frame = hand_made_runs()
+    fig = plots.draw(plots.ok_runs(frame), run_metric("recall"), run_metric("qps"), title="t", k=10,
+                     colors=plots.algorithm_colors(["a", "b", "c"]))
+    drawn = {line.get_label(): line.get_marker() for line in fig.axes[0].get_lines() if line.get_label() in ("a", "b", "c")}
+    assert len(set(drawn.values())) == len(drawn) >= 2
+
+
 # --- a real small sweep ------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

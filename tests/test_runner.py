@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,8 +53,12 @@ def test_brute_force_through_the_runner_is_exact(tmp_path, small_dense):
     assert (frame["cpu_ratio"] <= 1.05).all()
 
 
-def test_failures_are_recorded_and_the_sweep_goes_on(tmp_path, small_dense):
+def test_failures_are_recorded_and_the_sweep_goes_on(tmp_path, small_dense, monkeypatch):
     names = ["segfault", "brute", "hang", "duplicates"]
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
     outcomes = runner.run_sweep(names, str(small_dense), options(tmp_path, timeout_s=8, runs=1))
     by_name = {o.algorithm: o for o in outcomes}
     assert by_name["brute"].status == "ok"
@@ -67,6 +72,12 @@ def test_failures_are_recorded_and_the_sweep_goes_on(tmp_path, small_dense):
     # Every failure is a readable record that names what went wrong.
     for name in ("segfault", "hang", "duplicates"):
         assert frame[frame["algorithm"] == name]["error"].str.len().min() > 0
+    # The killed worker's temporary folder is removed with the worker's own scratch folder.
+    log = (tmp_path / "results").rglob("*.log")
+    made = [line.split(": ", 1)[1] for path in log for line in path.read_text().splitlines()
+            if line.startswith("temporary folder: ")]
+    assert len(made) == 1 and Path(made[0]).is_relative_to(temp) and not Path(made[0]).exists()
+    assert not list(temp.glob("annsweep-worker-*"))
     # Failed builds are not rerun by default, and are with --force.
     again = runner.run_sweep(["segfault"], str(small_dense), options(tmp_path, runs=1))
     assert again[0].status == "skipped"

@@ -54,6 +54,16 @@ def algorithm_colors(algorithms: list[str]) -> dict[str, tuple]:
     return {name: cmap(i % cmap.N) for i, name in enumerate(sorted(algorithms))}
 
 
+# tab20 pairs a dark and a light shade of each hue, so beyond ten series the marker tells them apart.
+MARKERS = "os^Dv<>PX*"
+
+
+def algorithm_marker(algorithm: str, colors: dict[str, tuple]) -> str:
+    """The marker of ``algorithm``: its rank in the sorted palette, so neighbours never share one."""
+    names = sorted(colors)
+    return MARKERS[names.index(algorithm) % len(MARKERS)] if algorithm in colors else "o"
+
+
 def machine_of(frame: pd.DataFrame) -> str:
     """'CPU model, core N' from the runs' environment records ('cores 0, 1' for one CPU model whose
     runs were pinned to several cores, 'various machines' for several CPU models)."""
@@ -98,7 +108,8 @@ def draw(frame: pd.DataFrame, x: RunMetric, y: RunMetric, *, title: str, k: int,
         color = colors.get(algorithm, "black")
         if raw:
             ax.scatter(px, py, color=color, alpha=0.2, s=12, linewidths=0)
-        ax.plot(px[front], py[front], "o-", color=color, label=algorithm, markersize=4, linewidth=1.5)
+        ax.plot(px[front], py[front], "-", marker=algorithm_marker(algorithm, colors), color=color,
+                label=algorithm, markersize=4.5, linewidth=1.5)
     if x.reference is not None:
         ax.axvline(x.reference, color="grey", linestyle="--", linewidth=1)
     ax.set_xscale("logit" if logit else "log" if x.log_scale and x_scale != "linear" else "linear")

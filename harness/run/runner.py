@@ -119,11 +119,13 @@ def run_build(job: WorkerJob, timeout_s: float, python: Path | None = None) -> B
     results.remove_stale(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     log_path = final.with_suffix(".log")
+    # The worker's temporary files (adapters' build folders, engines' databases) go to a folder of its
+    # own, removed below whatever became of the worker: a killed worker cannot clean up after itself.
+    scratch = Path(tempfile.mkdtemp(prefix="annsweep-worker-"))
     env = {**os.environ, **thread_environment(), **paths.worker_environment(job.data_root),
-           RUNNER_PID: str(os.getpid())}
+           RUNNER_PID: str(os.getpid()), "TMPDIR": str(scratch)}
     start = time.monotonic()
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        job_path = Path(f.name)
+    job_path = scratch / "job.json"
     job.write(job_path)
     try:
         with open(log_path, "w") as log:
@@ -143,7 +145,7 @@ def run_build(job: WorkerJob, timeout_s: float, python: Path | None = None) -> B
                 results.remove_stale(final)
                 raise
     finally:
-        job_path.unlink(missing_ok=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     seconds = time.monotonic() - start
     recorded = results.read_status(final)
     if code == 0 and recorded is not None and recorded[0] == "ok":
