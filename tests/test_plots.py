@@ -117,11 +117,12 @@ def test_series_sharing_a_hue_differ_by_marker():
     colors = plots.algorithm_colors(names)
     markers = [plots.algorithm_marker(n, colors) for n in names]
     assert all(markers[i] != markers[i + 1] for i in range(len(names) - 1))
-    assert len({(colors[n], m) for n, m in zip(names, markers)}) == len(names)
+    assert len({(colors[n], m) for n, m in zip(names, markers, strict=True)}) == len(names)
     frame = hand_made_runs()
     fig = plots.draw(plots.ok_runs(frame), run_metric("recall"), run_metric("qps"), title="t", k=10,
                      colors=plots.algorithm_colors(["a", "b", "c"]))
-    drawn = {line.get_label(): line.get_marker() for line in fig.axes[0].get_lines() if line.get_label() in ("a", "b", "c")}
+    drawn = {line.get_label(): line.get_marker() for line in fig.axes[0].get_lines()
+             if line.get_label() in ("a", "b", "c")}
     assert len(set(drawn.values())) == len(drawn) >= 2
 
 
