@@ -1,7 +1,7 @@
 # annsweep in a container, for runs that another machine can reproduce.
 #
 #   make docker                                   # docker build --network host -t annsweep .
-#   docker build --build-arg EXTRAS=lucene -t annsweep .    # optional groups: lucene, embed, dense, engines
+#   docker build --build-arg EXTRAS=lucene -t annsweep .    # optional groups: lucene, embed, dense, engines, sparse
 #   docker build --build-arg ENVIRONMENTS= -t annsweep .     # skip the adapters' own virtualenvs (diskann)
 #   docker run --rm --user "$(id -u):$(id -g)" --cpuset-cpus 1 \
 #       -v "$PWD/datasets:/work/datasets" -v "$PWD/results:/work/results" -v "$PWD/plots:/work/plots" \

@@ -12,6 +12,7 @@ LUCENE  := $(VENV)/.installed-lucene
 RAY     := $(VENV)/.installed-ray
 DENSE   := $(VENV)/.installed-dense
 ENGINES := $(VENV)/.installed-engines
+SPARSE  := $(VENV)/.installed-sparse
 PYSERINI := pyserini==1.6.0
 
 DATASET ?= random-xs-dense
@@ -22,7 +23,7 @@ ARGS    ?=
 
 THRESHOLD ?= 0.9
 
-.PHONY: bench bench-baseline docker docker-test install install-dense install-embed install-engines install-lucene install-ray run test sanitize datasets results plot leaderboard report report-check clean help
+.PHONY: bench bench-baseline docker docker-test install install-dense install-embed install-engines install-lucene install-sparse install-ray run test sanitize datasets results plot leaderboard report report-check clean help
 
 help:
 	@echo "make run [ALGO=a,b] [DATASET=$(DATASET)] [K=10] [RUNS=3] [ARGS=...]   sweep, print a table, write plots/"
@@ -34,6 +35,7 @@ help:
 	@echo "make install-ray                                                    Ray, for run --executor ray"
 	@echo "make install-dense                                                  the dense ANN libraries (usearch, scann, ...)"
 	@echo "make install-engines                                                the embedded vector databases (lancedb, milvus-lite, chroma)"
+	@echo "make install-sparse                                                 the learned-sparse and lexical engines (kannolo)"
 	@echo "make docker [EXTRAS=lucene,embed]                                  build the container image"
 	@echo "make docker-test                                                    build, run inside and outside, compare"
 	@echo "make datasets                                                       list datasets"
@@ -89,6 +91,13 @@ $(ENGINES): $(STAMP)
 
 install-engines: $(ENGINES)
 
+# The learned-sparse and lexical engines (the [sparse] extra: kannolo).
+$(SPARSE): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,sparse]'
+	touch $(SPARSE)
+
+install-sparse: $(SPARSE)
+
 # `make run` installs the Lucene extra when it will be needed: a pyserini adapter or a text dataset.
 NEEDS_LUCENE := $(if $(or $(findstring pyserini,$(ALGO)),$(findstring -text,$(DATASET))),$(LUCENE))
 
@@ -103,15 +112,17 @@ NEEDS_RAY := $(if $(findstring --executor ray,$(ARGS)),$(RAY))
 comma := ,
 DENSE_ALGOS   := usearch voyager ngt nmslib pynndescent annoy scann
 ENGINE_ALGOS  := lancedb milvus-lite chroma
+SPARSE_ALGOS  := kannolo
 NEEDS_DENSE   := $(if $(filter $(DENSE_ALGOS),$(subst $(comma), ,$(ALGO))),$(DENSE))
 NEEDS_ENGINES := $(if $(filter $(ENGINE_ALGOS),$(subst $(comma), ,$(ALGO))),$(ENGINES))
+NEEDS_SPARSE  := $(if $(filter $(SPARSE_ALGOS),$(subst $(comma), ,$(ALGO))),$(SPARSE))
 
 # The report is written even when a build failed (the failure is in it); make still fails then.
-run: $(STAMP) $(NEEDS_LUCENE) $(NEEDS_EMBED) $(NEEDS_RAY) $(NEEDS_DENSE) $(NEEDS_ENGINES)
+run: $(STAMP) $(NEEDS_LUCENE) $(NEEDS_EMBED) $(NEEDS_RAY) $(NEEDS_DENSE) $(NEEDS_ENGINES) $(NEEDS_SPARSE)
 	$(BIN)/annsweep run --dataset $(DATASET) $(if $(ALGO),--algorithm $(ALGO)) --k $(K) --runs $(RUNS) $(ARGS); \
 	status=$$?; $(BIN)/annsweep report --threshold $(THRESHOLD) || exit 1; exit $$status
 
-test: $(STAMP) $(EMBED) $(LUCENE) $(RAY) $(DENSE) $(ENGINES)
+test: $(STAMP) $(EMBED) $(LUCENE) $(RAY) $(DENSE) $(ENGINES) $(SPARSE)
 	$(BIN)/ruff check harness algorithms tests benchmarks scripts
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q

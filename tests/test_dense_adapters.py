@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 from test_adapters import clustered
-from test_xs_exactness import MOST_EXACT
+from test_xs_exactness import FLOAT16_WEIGHTS, MOST_EXACT
 
 from harness import results
 from harness.data import store
@@ -73,7 +73,10 @@ def test_most_exact_setting_through_the_runner(name, distance, small, tmp_path, 
     assert [o.status for o in outcomes] == ["ok"], outcomes
     frame = results.load(tmp_path / "results")
     assert sorted(frame["mode"]) == ["batch", "single"]
-    assert (frame["recall"] == 1.0).all(), frame[["mode", "recall"]]
+    if name in FLOAT16_WEIGHTS:  # exact over float16-rounded vectors: near-ties at rank k may swap
+        assert (frame["recall"] >= 0.99).all(), frame[["mode", "recall"]]
+    else:
+        assert (frame["recall"] == 1.0).all(), frame[["mode", "recall"]]
     assert (frame["index_size_bytes"] > 0).all()
     if name not in ENGINES:
         assert frame["single_thread_ok"].all(), frame[["mode", "cpu_ratio", "active_threads", "num_threads"]]
@@ -127,6 +130,9 @@ def test_most_exact_setting_is_exact_on_mnist(name, mnist: Dataset):
     ("lancedb", {"index_type": "IVF_FLAT", "num_partitions": 4}, None, "lancedb: index_type must be one of 'IVF_PQ'"),
     ("lancedb", {"index_type": "IVF_PQ", "num_partitions": 4}, {"ef": 10}, "lancedb: ef is a query parameter of"),
     ("chroma", {"max_neighbors": 1}, None, "chroma: max_neighbors must be an integer >= 2, got 1"),
+    ("kannolo", {"m": 1}, None, "kannolo: m must be an integer >= 2, got 1"),
+    ("kannolo", {}, {"ef_search": 0}, "kannolo: ef_search must be a positive integer, got 0"),
+    ("kannolo", {}, {"early_exit_threshold": 0.5}, "kannolo: query parameter early_exit_threshold cannot be set: None"),
 ])
 def test_bad_parameters_are_refused_with_a_clear_message(name, build, query, match):
     with pytest.raises(ValueError, match=match):

@@ -26,7 +26,9 @@ MOST_EXACT = {
 # (tests/test_seismic.py checks that against brute force), so float16 near-ties at rank k can
 # swap against the float32 ground truth (measured on random-xs-sparse: 1 query of 1,000 at 0.9).
 MOST_EXACT["seismic"] = ({"n_postings": 20_000}, {"query_cut": 1_000, "heap_factor": 0.0})
-FLOAT16_WEIGHTS = {"seismic"}
+FLOAT16_WEIGHTS = {"seismic", "kannolo"}
+# kANNolo stores vector values as float16 too; its HNSW beam at ef_search >= n visits the whole graph.
+MOST_EXACT["kannolo"] = ({"m": 16, "ef_construction": 200}, {"ef_search": 10_000})
 # The Lucene adapters: pyserini-bm25 takes text (neither xs dataset); pyserini-impact is exact over
 # integer-quantized weights, which tests/test_pyserini.py checks against scipy on the same integers.
 MOST_EXACT["pyserini-bm25"] = ({}, {})
