@@ -129,7 +129,7 @@ def tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
                       "why": ", ".join(f"{r} ({c})" for r, c in reasons.items())})
     failed = frame[(frame["status"] != "ok") & (frame["k"] == 10)].drop_duplicates(["dataset", "algorithm", "build"])
     failures = [{"dataset": f["dataset"], "algorithm": f["algorithm"], "build": f["build"],
-                 "error": str(f["error"]).splitlines()[0][:100] if isinstance(f["error"], str) else ""}
+                 "error": f["error"].splitlines()[0][:100] if isinstance(f["error"], str) else ""}
                 for _, f in failed.iterrows()]
     board_frame = pd.DataFrame(board)
     if len(board_frame):

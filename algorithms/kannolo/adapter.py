@@ -78,11 +78,9 @@ class Kannolo(Algorithm):
         else:
             self._normalise = self.metric == "angular"
             x = normalize_rows(dataset.train) if self._normalise else np.asarray(dataset.train, dtype=np.float32)
-            self._dim = int(x.shape[1])
             self._index = kannolo.DensePlainHNSW.build_from_array(
-                np.ascontiguousarray(x).ravel(), self._dim, m=m, ef_construction=ef,
+                np.ascontiguousarray(x).ravel(), int(x.shape[1]), m=m, ef_construction=ef,
                 metric="euclidean" if self.metric == "euclidean" else "dotproduct")
-        self._n = int(dataset.train.shape[0])
 
     def apply_query_params(self) -> None:
         self._ef = self.query_params["ef_search"]
@@ -107,7 +105,6 @@ class Kannolo(Algorithm):
     def batch_query(self, queries, k: int) -> np.ndarray:
         if self._sparse:
             q = sp.csr_matrix(queries, dtype=np.float32)[:, : self._terms]
-            q.sum_duplicates()
             nq = q.shape[0]
             ids = self._index.batch_search(q.indices.astype(np.int32), q.data, q.indptr.astype(np.int64), k,
                                            ef_search=self._ef, num_threads=1)[1]
