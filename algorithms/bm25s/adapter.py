@@ -4,9 +4,10 @@ next to Lucene's (``pyserini-bm25``); it accepts text datasets.
 bm25s computes every (term, document) BM25 score at indexing time into a sparse matrix, so
 ``k1`` and ``b`` are *build* parameters; a query sums the rows of its tokens.  ``method`` picks
 bm25s's variant (``lucene`` by default: Lucene's idf, tf/(tf + k1·(1 − b + b·dl/avgdl))).
-``tokenizer``: ``reference`` (default) tokenizes as the text dataset's reference BM25 does
-(``harness.data.encoders.simple_tokenize``: lowercase alphanumeric tokens, no stemming or
-stopwords), so kNN recall measures bm25s against the same BM25; ``bm25s`` uses bm25s's own
+``tokenizer``: ``reference`` (default) tokenizes as the text dataset's reference BM25 does (its
+``analyzer`` attribute, from ``harness.data.analyzers``: ``lucene-english`` for the registry's text
+datasets; ``simple`` for datasets made before it was recorded), so kNN recall measures bm25s
+against the same BM25; ``bm25s`` uses bm25s's own
 tokenizer (tokens of two or more word characters, English stopwords removed).  Only the ids are
 returned; bm25s's scores are not used.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.data.encoders import simple_tokenize
+from harness.data.analyzers import ANALYZERS
 from harness.kit import TEXT, Algorithm, Param
 
 
@@ -32,13 +33,18 @@ class BM25S(Algorithm):
         import bm25s
 
         if self.build_params["tokenizer"] == "reference":
-            return [simple_tokenize(t) for t in texts]
+            return [self.analyze(t) for t in texts]
         return bm25s.tokenize(texts, return_ids=False, show_progress=False)
 
     def fit(self, dataset) -> None:
         import bm25s
 
         p = self.build_params
+        name = str(dataset.attrs.get("analyzer", "simple"))
+        if name not in ANALYZERS:
+            raise ValueError(f"{self.label}: {dataset.name}'s reference analyzer {name!r} is unknown "
+                             f"(known: {', '.join(ANALYZERS)}); use tokenizer: bm25s")
+        self.analyze = ANALYZERS[name]
         self.retriever = bm25s.BM25(k1=p["k1"], b=p["b"], method=p["method"])
         self.n_docs = dataset.n_train
         self.retriever.index(self._tokens(dataset.strings("corpus/text")), show_progress=False)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import importlib
 import logging
 import math
-import re
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -36,6 +35,8 @@ from typing import TYPE_CHECKING, Literal, Self
 import numpy as np
 import scipy.sparse as sp
 from tqdm import tqdm
+
+from harness.data import analyzers
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; the real imports are lazy
     import torch
@@ -357,12 +358,7 @@ def _missing_model_files(folder: Path) -> list[str]:
 
 
 Tokenize = Callable[[str], list[str]]
-_WORD = re.compile(r"[^\W_]+")  # runs of letters/digits (Unicode-aware); everything else separates
-
-
-def simple_tokenize(text: str) -> list[str]:
-    """Lowercase, then split on non-alphanumeric characters (underscore included)."""
-    return _WORD.findall(text.lower())
+simple_tokenize = analyzers.simple  # the name this module has exported since before harness.data.analyzers
 
 
 class BM25Encoder(SparseEncoder):
@@ -374,8 +370,9 @@ class BM25Encoder(SparseEncoder):
     ``encode_queries(q) @ encode_documents(d).T`` is the BM25 score. Query terms absent from the
     fitted corpus are dropped (they would score 0 anyway).
 
-    ``tokenizer``: ``None`` for :func:`simple_tokenize`, a callable ``str → list[str]``, or a local
-    Hugging Face tokenizer folder (e.g. a BERT one: BM25 over its word pieces).
+    ``tokenizer``: ``None`` for :func:`simple_tokenize`, the name of an analyzer of
+    :mod:`harness.data.analyzers` (``"lucene-english"``: Lucene's English analysis), a callable
+    ``str → list[str]``, or a local Hugging Face tokenizer folder (BM25 over its word pieces).
     ``encode`` is ``encode_documents``.
     """
 
@@ -484,9 +481,12 @@ def _bm25_tokenizer(tokenizer: Tokenize | str | Path | None) -> tuple[Tokenize, 
         return simple_tokenize, ""
     if callable(tokenizer):
         return tokenizer, getattr(tokenizer, "__name__", "custom")
+    if isinstance(tokenizer, str) and tokenizer in analyzers.ANALYZERS:
+        return analyzers.ANALYZERS[tokenizer], tokenizer
     folder = Path(tokenizer).expanduser()
     if not folder.is_dir():
-        raise EncoderError(f"{folder}: tokenizer folder not found (expected a Hugging Face tokenizer folder with "
+        raise EncoderError(f"{folder}: tokenizer folder not found (expected an analyzer name: "
+                           f"{', '.join(analyzers.ANALYZERS)}, or a Hugging Face tokenizer folder with "
                            "tokenizer.json or vocab.txt, and tokenizer_config.json)")
     transformers = _require("transformers", "transformers")
     try:

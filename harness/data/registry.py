@@ -148,6 +148,12 @@ REGISTRY: dict[str, DatasetSpec | MultiDatasetSpec] = {
         DatasetSpec("cisi-text", "CISI 1,460 documents and 112 queries (76 judged), as texts for text adapters "
                     "(ground truth: exact BM25 k1=0.9 b=0.4)", "text", "ip",
                     recipes.cisi(recipes.bm25, recipes.TEXT_ATTRS), (CISI,)),
+        DatasetSpec("cranfield-text-simple", "cranfield-text with the reference BM25 over simple tokens (lowercase "
+                    "letters and digits, no stemming or stopwords)", "text", "ip",
+                    recipes.cranfield(recipes.bm25_simple, recipes.TEXT_SIMPLE_ATTRS), (CRANFIELD,)),
+        DatasetSpec("cisi-text-simple", "cisi-text with the reference BM25 over simple tokens (lowercase "
+                    "letters and digits, no stemming or stopwords)", "text", "ip",
+                    recipes.cisi(recipes.bm25_simple, recipes.TEXT_SIMPLE_ATTRS), (CISI,)),
         DatasetSpec("cisi-splade-tiny", "CISI 1,460 documents and 112 queries (76 judged), SPLADE-tiny vectors over "
                     "the BERT vocab of 30,522", "sparse", "ip", recipes.cisi(recipes.splade_tiny, recipes.SPLADE_ATTRS),
                     (CISI, SPLADE_TINY_MODEL)),
@@ -189,6 +195,7 @@ LIMIT_REPRESENTATIONS = {  # encoder: (kind, distance, description, extra source
     "splade-tiny": ("sparse", "ip", "SPLADE-tiny", (SPLADE_TINY_MODEL,)),
     "bm25": ("sparse", "ip", "BM25 weights (query . document = BM25 score)", ()),
     "text": ("text", "ip", "texts for text adapters (ground truth: exact BM25 k1=0.9 b=0.4)", ()),
+    "text-simple": ("text", "ip", "texts, reference BM25 over simple tokens (no stemming or stopwords)", ()),
 }
 
 
