@@ -82,12 +82,22 @@ def start_jvm() -> Callable[[str], Any]:
     return autoclass
 
 
+def run_indexer(autoclass: Callable[[str], Any], indexer: str, *args: str) -> None:
+    """Anserini's indexer class ``indexer`` (e.g. ``io.anserini.index.IndexHnswDenseVectors``) run with
+    command-line ``args``, in this process.  Its ``main`` prints a bad option to stderr and returns as
+    if it had indexed, so the options are first parsed here into the class's ``$Args`` by args4j, as
+    ``main`` parses them: a bad one raises (a ``jnius.JavaException`` naming it)."""
+    options = autoclass(f"{indexer}$Args")()
+    autoclass("org.kohsuke.args4j.CmdLineParser")(options).parseArgument(*args)
+    autoclass(indexer).main(list(args))
+
+
 def index_collection(autoclass: Callable[[str], Any], collection: str, input_dir: Path, index_dir: Path,
                      *extra: str) -> None:
     """Anserini's IndexCollection with one indexing thread (in this process, on this core)."""
-    args = ["-collection", collection, "-input", str(input_dir), "-index", str(index_dir),
-            "-generator", "DefaultLuceneDocumentGenerator", "-threads", "1", "-quiet", *extra]
-    autoclass("io.anserini.index.IndexCollection").main(args)
+    run_indexer(autoclass, "io.anserini.index.IndexCollection", "-collection", collection, "-input", str(input_dir),
+                "-index", str(index_dir), "-generator", "DefaultLuceneDocumentGenerator", "-threads", "1", "-quiet",
+                *extra)
 
 
 # --- the index cache --------------------------------------------------------------------------
