@@ -35,7 +35,7 @@ help:
 	@echo "make install-ray                                                    Ray, for run --executor ray"
 	@echo "make install-dense                                                  the dense ANN libraries (usearch, scann, ...)"
 	@echo "make install-engines                                                the embedded vector databases (lancedb, milvus-lite, chroma)"
-	@echo "make install-sparse                                                 the learned-sparse and lexical engines (kannolo)"
+	@echo "make install-sparse                                                 the learned-sparse and lexical engines (kannolo, PISA, tantivy)"
 	@echo "make docker [EXTRAS=lucene,embed]                                  build the container image"
 	@echo "make docker-test                                                    build, run inside and outside, compare"
 	@echo "make datasets                                                       list datasets"
@@ -91,15 +91,15 @@ $(ENGINES): $(STAMP)
 
 install-engines: $(ENGINES)
 
-# The learned-sparse and lexical engines (the [sparse] extra: kannolo).
+# The learned-sparse and lexical engines (the [sparse] extra: kannolo, pyterrier-pisa, tantivy).
 $(SPARSE): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,sparse]'
 	touch $(SPARSE)
 
 install-sparse: $(SPARSE)
 
-# `make run` installs the Lucene extra when it will be needed: a pyserini adapter or a text dataset.
-NEEDS_LUCENE := $(if $(or $(findstring pyserini,$(ALGO)),$(findstring -text,$(DATASET))),$(LUCENE))
+# `make run` installs the Lucene extra when it will be needed: a pyserini or lucene adapter, or a text dataset.
+NEEDS_LUCENE := $(if $(or $(findstring pyserini,$(ALGO)),$(findstring lucene,$(ALGO)),$(findstring -text,$(DATASET))),$(LUCENE))
 
 # ... and the model libraries when the dataset is encoded with them (prepared on first use).
 NEEDS_EMBED := $(if $(or $(filter cranfield wordnet,$(firstword $(subst :, ,$(DATASET)))),$(findstring minilm,$(DATASET)),$(findstring splade,$(DATASET)),$(findstring wordllama,$(DATASET))),$(EMBED))
@@ -112,7 +112,7 @@ NEEDS_RAY := $(if $(findstring --executor ray,$(ARGS)),$(RAY))
 comma := ,
 DENSE_ALGOS   := usearch voyager ngt nmslib pynndescent annoy scann
 ENGINE_ALGOS  := lancedb milvus-lite chroma
-SPARSE_ALGOS  := kannolo
+SPARSE_ALGOS  := kannolo pisa-impact pisa-bm25 tantivy-bm25
 NEEDS_DENSE   := $(if $(filter $(DENSE_ALGOS),$(subst $(comma), ,$(ALGO))),$(DENSE))
 NEEDS_ENGINES := $(if $(filter $(ENGINE_ALGOS),$(subst $(comma), ,$(ALGO))),$(ENGINES))
 NEEDS_SPARSE  := $(if $(filter $(SPARSE_ALGOS),$(subst $(comma), ,$(ALGO))),$(SPARSE))

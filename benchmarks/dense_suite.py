@@ -26,17 +26,17 @@ import argparse
 import sys
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))  # its sibling modules, however this file is loaded
+
+from query_subsets import first_queries, subset_name  # noqa: E402
 
 from harness import paths, results  # noqa: E402
-from harness.data.store import prepare  # noqa: E402
-from harness.data.writer import write_dataset  # noqa: E402
 from harness.kit import DENSE, Catalogue  # noqa: E402
 from harness.report.leaderboard import best_point  # noqa: E402
 from harness.report.metrics import run_metric  # noqa: E402
@@ -49,24 +49,6 @@ THRESHOLDS = (0.90, 0.95, 0.99)
 def dense_adapters() -> list[str]:
     catalogue = Catalogue()
     return [n for n in catalogue.names() if DENSE in catalogue.adapter_class(catalogue.get(n)).accepts]
-
-
-def subset_name(name: str, n: int) -> str:
-    return f"{name}-q{n // 1000}k" if n % 1000 == 0 else f"{name}-q{n}"
-
-
-def first_queries(name: str, n: int) -> Path:
-    """The dataset ``name`` with its first ``n`` queries only (written once, next to the datasets)."""
-    source = prepare(name)
-    target = source.with_name(f"{subset_name(name, n)}.hdf5")
-    if target.exists():
-        return target
-    with h5py.File(source) as f:
-        attrs = {k: v for k, v in f.attrs.items() if k not in ("name", "distance", "dimension", "point_type", "type")}
-        attrs["description"] = f"{f.attrs.get('description', name)} (its first {n} queries)"
-        return write_dataset(target, f["train"][:], f["test"][:n], str(f.attrs["distance"]),
-                             neighbors=f["neighbors"][:n], distances=f["distances"][:n], progress=False,
-                             name=subset_name(name, n), **attrs)
 
 
 def flag_reason(run: pd.Series) -> str:

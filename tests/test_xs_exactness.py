@@ -34,6 +34,13 @@ MOST_EXACT["kannolo"] = ({"m": 16, "ef_construction": 200}, {"ef_search": 10_000
 MOST_EXACT["pyserini-bm25"] = ({}, {})
 MOST_EXACT["bm25s"] = ({}, {})  # text only: checked against the text datasets' reference in test_text_datasets.py
 MOST_EXACT["pyserini-impact"] = ({"scale": 100}, {})
+# PISA: impact search is exact over integer-quantized weights (tests/test_pisa.py checks every query
+# algorithm against scipy on the same integers); pisa-bm25 and tantivy-bm25 take text (neither xs dataset).
+MOST_EXACT["pisa-impact"] = ({"scale": 100}, {"algorithm": "ranked_or"})
+MOST_EXACT["pisa-bm25"] = ({}, {"algorithm": "ranked_or"})
+MOST_EXACT["tantivy-bm25"] = ({}, {})
+# Lucene's HNSW (Anserini): ef_search = n visits the whole graph.
+MOST_EXACT["lucene-hnsw"] = ({"M": 16, "ef_construction": 100}, {"ef_search": 10_000})
 # The pipeline takes multi-representation datasets (neither xs dataset): its exactness (re-rank of the whole
 # corpus = exact search under the re-rank representation) is checked in tests/test_pipeline.py.
 MOST_EXACT["pipeline"] = ({"stage1": {"algorithm": "exact", "representation": "dense"}}, {})
@@ -56,7 +63,8 @@ MOST_EXACT.update({
     "milvus-lite": ({"index_type": "HNSW", "M": 16, "efConstruction": 200}, {"ef": 1_000}),
     "chroma": ({"max_neighbors": 16, "ef_construction": 200}, {"ef_search": 1_000}),
 })
-QUANTIZED = {"pyserini-impact": "exact over round(w * scale): see tests/test_pyserini.py"}
+QUANTIZED = {"pyserini-impact": "exact over round(w * scale): see tests/test_pyserini.py",
+             "pisa-impact": "exact over round(w * scale): see tests/test_pisa.py"}
 XS = ("random-xs-dense", "random-xs-sparse")
 
 
