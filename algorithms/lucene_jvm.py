@@ -16,7 +16,10 @@ compilers, ForkJoin) for the one core the worker is pinned to, and ``-XX:+UseSer
 collects on the thread that allocates, so no JVM thread competes with the searching
 thread for the core; the JIT compilers still do, until they are done: the adapters warm up
 before each query setting is timed (``warm_up``, through ``Algorithm.warm_up``).
-``ANNSWEEP_JVM_HEAP`` sets the heap (default 4g), ``ANNSWEEP_JVM_WARMUP_S`` the warm-up budget
+HotSpot handles SIGSEGV itself (implicit null checks, safepoints): a library that installs its own
+SIGSEGV handler after the JVM started (``ray.init`` does) makes the JVM's next such signal kill the
+process, so a process that uses both starts the JVM last (the tests start it in subprocesses or after
+the Ray tests).  ``ANNSWEEP_JVM_HEAP`` sets the heap (default 4g), ``ANNSWEEP_JVM_WARMUP_S`` the warm-up budget
 (default 120 s).
 """
 

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.kit import REQUIRED, Algorithm, Param
+
 # The 0.4.x package __init__ appends to LD_LIBRARY_PATH and fails with KeyError when it is unset.
 os.environ.setdefault("LD_LIBRARY_PATH", "")
 from pyterrier_pisa import _pisathon  # noqa: E402  (after the environment fix above)
@@ -76,3 +78,34 @@ def hits_to_rows(qidxs: np.ndarray, docnos: list, nq: int, k: int) -> np.ndarray
         starts = np.searchsorted(qidxs, np.arange(nq))  # hits come grouped by query, in query order
         out[qidxs, np.arange(len(rows)) - starts[qidxs]] = rows
     return out
+
+
+class PisaAlgorithm(Algorithm):
+    """The query side of the PISA adapters: ``algorithm`` per setting, one series per algorithm, and
+    ``query``/``batch_query`` over the retrieval context ``fit`` made.  A subclass sets ``pretokenised``
+    and turns its queries into PISA's input with ``pisa_queries``."""
+
+    query_parameters = (Param("algorithm", str, REQUIRED, choices=QUERY_ALGORITHMS + CONJUNCTIVE),)
+    pretokenised = False
+    context = None
+
+    def pisa_queries(self, queries) -> list:
+        """``[(index, query)]`` for a batch of queries (a 1-row batch in single mode)."""
+        raise NotImplementedError
+
+    def apply_query_params(self) -> None:
+        self.algorithm = self.query_params["algorithm"]
+
+    def series(self) -> str:
+        kind = " (conjunctive)" if self.algorithm in CONJUNCTIVE else ""
+        return f"{self.label} {self.algorithm}{kind}"
+
+    def query(self, query, k: int) -> np.ndarray:
+        batch = [query] if isinstance(query, str) else query  # a text, or a 1-row CSR matrix
+        _, docnos = retrieve(self.context, self.algorithm, self.pisa_queries(batch), k, pretokenised=self.pretokenised)
+        return np.fromiter(map(int, docnos), np.int64, len(docnos))
+
+    def batch_query(self, queries, k: int) -> np.ndarray:
+        qidxs, docnos = retrieve(self.context, self.algorithm, self.pisa_queries(queries), k,
+                                 pretokenised=self.pretokenised)
+        return hits_to_rows(qidxs, docnos, len(queries) if isinstance(queries, list) else queries.shape[0], k)

@@ -29,19 +29,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
-
-from algorithms.pisa_base import (
-    CONJUNCTIVE,
-    ENCODINGS,
-    QUERY_ALGORITHMS,
-    _pisathon,
-    hits_to_rows,
-    prepare,
-    retrieve,
-    search_files_bytes,
-)
-from harness.kit import REQUIRED, TEXT, Algorithm, Param
+from algorithms.pisa_base import ENCODINGS, PisaAlgorithm, _pisathon, prepare, search_files_bytes
+from harness.kit import TEXT, Param
 
 STOPWORDS = {"lucene": ("a an and are as at be but by for if in into is it no not of on or such that the their "
                         "then there these they this to was will with").split()}
@@ -49,7 +38,7 @@ BATCH_DOCUMENTS = 100_000  # documents per indexing batch (PyTerrier's default)
 _LINE_BREAKS = re.compile(r"[\r\n]+")
 
 
-class PisaBM25(Algorithm):
+class PisaBM25(PisaAlgorithm):
     """PISA BM25 with its own tokenizer and stemmer, exact top-k by dynamic pruning."""
 
     accepts = frozenset({TEXT})
@@ -59,7 +48,6 @@ class PisaBM25(Algorithm):
                         Param("stops", str, "lucene", choices=("lucene", "terrier", "none")),
                         Param("block_size", int, 64, low=1),
                         Param("encoding", str, "block_simdbp", choices=ENCODINGS))
-    query_parameters = (Param("algorithm", str, REQUIRED, choices=QUERY_ALGORITHMS + CONJUNCTIVE),)
     fixed_parameters = {"threads": "always 1 (the harness runs one thread)",
                         "query_weighted": "always on: a repeated query term counts once per occurrence"}
 
@@ -91,20 +79,8 @@ class PisaBM25(Algorithm):
 
         return list(_STOPWORDS[name])
 
-    def apply_query_params(self) -> None:
-        self.algorithm = self.query_params["algorithm"]
-
-    def series(self) -> str:
-        kind = " (conjunctive)" if self.algorithm in CONJUNCTIVE else ""
-        return f"{self.label} {self.algorithm}{kind}"
-
-    def query(self, text: str, k: int) -> np.ndarray:
-        qidxs, docnos = retrieve(self.context, self.algorithm, [(0, text)], k, pretokenised=False)
-        return np.fromiter(map(int, docnos), np.int64, len(docnos))
-
-    def batch_query(self, texts: list[str], k: int) -> np.ndarray:
-        qidxs, docnos = retrieve(self.context, self.algorithm, list(enumerate(texts)), k, pretokenised=False)
-        return hits_to_rows(qidxs, docnos, len(texts), k)
+    def pisa_queries(self, texts: list[str]) -> list[tuple[int, str]]:
+        return list(enumerate(texts))
 
     def index_size_bytes(self) -> int | None:
         return search_files_bytes(self.index) if hasattr(self, "index") else None

@@ -31,17 +31,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from algorithms.pisa_base import (
-    CONJUNCTIVE,
-    ENCODINGS,
-    QUERY_ALGORITHMS,
-    _pisathon,
-    hits_to_rows,
-    prepare,
-    retrieve,
-    search_files_bytes,
-)
-from harness.kit import REQUIRED, SPARSE, Algorithm, Param
+from algorithms.pisa_base import ENCODINGS, PisaAlgorithm, _pisathon, prepare, search_files_bytes
+from harness.kit import SPARSE, Param
 
 
 def quantize(m: sp.csr_matrix, scale: float) -> sp.csr_matrix:
@@ -81,7 +72,7 @@ def write_collection(docs: sp.csr_matrix, folder: Path) -> np.ndarray:
     return names
 
 
-class PisaImpact(Algorithm):
+class PisaImpact(PisaAlgorithm):
     """PISA over integer-quantized sparse vectors: the exact top-k by dynamic pruning."""
 
     accepts = frozenset({SPARSE})
@@ -89,9 +80,9 @@ class PisaImpact(Algorithm):
     build_parameters = (Param("scale", float, 100.0, low=0, low_open=True),
                         Param("block_size", int, 64, low=1),
                         Param("encoding", str, "block_simdbp", choices=ENCODINGS))
-    query_parameters = (Param("algorithm", str, REQUIRED, choices=QUERY_ALGORITHMS + CONJUNCTIVE),)
     fixed_parameters = {"threads": "always 1 (the harness runs one thread)",
                         "query_weighted": "always on: a query term counts with its quantized weight"}
+    pretokenised = True
 
     def fit(self, dataset) -> None:
         self.scale = self.build_params["scale"]
@@ -102,14 +93,7 @@ class PisaImpact(Algorithm):
         self.context = prepare(self.folder, self.build_params["encoding"], "quantized",
                                self.build_params["block_size"])
 
-    def apply_query_params(self) -> None:
-        self.algorithm = self.query_params["algorithm"]
-
-    def series(self) -> str:
-        kind = " (conjunctive)" if self.algorithm in CONJUNCTIVE else ""
-        return f"{self.label} {self.algorithm}{kind}"
-
-    def _queries(self, queries) -> list[tuple[int, dict[str, float]]]:
+    def pisa_queries(self, queries) -> list[tuple[int, dict[str, float]]]:
         q = quantize(queries, self.scale)
         out = []
         for i in range(q.shape[0]):
@@ -120,14 +104,6 @@ class PisaImpact(Algorithm):
             out.append((i, dict(zip(self.names[cols[keep]].tolist(), weights[keep].astype(float).tolist(),
                                     strict=True))))
         return out
-
-    def query(self, vector, k: int) -> np.ndarray:
-        qidxs, docnos = retrieve(self.context, self.algorithm, self._queries(vector), k, pretokenised=True)
-        return np.fromiter(map(int, docnos), np.int64, len(docnos))
-
-    def batch_query(self, queries, k: int) -> np.ndarray:
-        qidxs, docnos = retrieve(self.context, self.algorithm, self._queries(queries), k, pretokenised=True)
-        return hits_to_rows(qidxs, docnos, queries.shape[0], k)
 
     def index_size_bytes(self) -> int | None:
         return search_files_bytes(self.folder) if hasattr(self, "folder") else None
