@@ -196,3 +196,30 @@ def warm_up(run_round: Callable[[], None], budget_s: float | None = None, quiet_
         if quiet >= quiet_rounds:
             return time.perf_counter() - start, True
     return time.perf_counter() - start, False
+
+
+# --- what the Lucene adapters share ----------------------------------------------------------------
+
+WARMUP_QUERIES = 2_000  # per warm-up round: enough to reach every hot path, short enough for 1-s windows
+
+
+class LuceneAdapter:
+    """Mixed into a Lucene adapter (before ``Algorithm``): the JIT warm-up before each timed setting, the
+    index folder's size, and indexing time and JIT state as metrics.  ``fit`` sets ``index_dir`` and
+    ``indexing_s`` (from ``cached_index``)."""
+
+    index_dir: Path
+    indexing_s = 0.0
+    jit_settled = False
+
+    def warm_up(self, queries, k: int) -> None:
+        """Run the workload (its first ``WARMUP_QUERIES``) until HotSpot's JIT compilers go quiet."""
+        n = len(queries) if isinstance(queries, list) else queries.shape[0]
+        sample = [queries[i] for i in range(min(WARMUP_QUERIES, n))]
+        self.jit_settled = warm_up(lambda: [self.query(q, k) for q in sample])[1]
+
+    def index_size_bytes(self) -> int:
+        return folder_bytes(self.index_dir)
+
+    def extra_metrics(self) -> dict[str, float]:
+        return {"indexing_s": self.indexing_s, "jit_settled": float(self.jit_settled)}

@@ -47,15 +47,14 @@ import json
 
 import numpy as np
 
-from algorithms.lucene_jvm import cached_index, fingerprint, folder_bytes, run_indexer, start_jvm, warm_up
+from algorithms.lucene_jvm import LuceneAdapter, cached_index, fingerprint, run_indexer, start_jvm
 from harness.kit import DENSE, REQUIRED, Algorithm, Param, normalize_rows
 
 FIELD = "vector"  # the field DenseVectorDocumentGenerator writes
-WARMUP_QUERIES = 2_000  # per warm-up round: enough to reach every hot path, short enough for 1-s windows
 MAX_BUFFER_MB = 2047  # Anserini's per-thread limit (-maxThreadMemoryBeforeFlush) flushes there anyway
 
 
-class LuceneHNSW(Algorithm):
+class LuceneHNSW(LuceneAdapter, Algorithm):
     """Lucene's HNSW over unit vectors (cosine), built by Anserini, searched one query at a time."""
 
     accepts = frozenset({DENSE})
@@ -63,8 +62,6 @@ class LuceneHNSW(Algorithm):
     build_parameters = (Param("M", int, 16, low=1, high=512), Param("ef_construction", int, 100, low=1, high=3200))
     query_parameters = (Param("ef_search", int, REQUIRED, low=1),)
     fixed_parameters = {"threads": "one indexing thread (-threads 1); searches on the calling thread"}
-    indexing_s = 0.0
-    jit_settled = False
 
     def fit(self, dataset) -> None:
         x = normalize_rows(np.asarray(dataset.train, dtype=np.float32))
@@ -107,14 +104,3 @@ class LuceneHNSW(Algorithm):
         hits = self._hits(vector, k)
         return (self.rows[np.fromiter((h.doc for h in hits), dtype=np.int64, count=len(hits))],
                 np.fromiter((h.score for h in hits), dtype=np.float64, count=len(hits)))
-
-    def warm_up(self, queries: np.ndarray, k: int) -> None:
-        """Run the workload (its first ``WARMUP_QUERIES``) until HotSpot's JIT compilers go quiet."""
-        sample = queries[:WARMUP_QUERIES]
-        self.jit_settled = warm_up(lambda: [self.query(q, k) for q in sample])[1]
-
-    def index_size_bytes(self) -> int:
-        return folder_bytes(self.index_dir)
-
-    def extra_metrics(self) -> dict[str, float]:
-        return {"indexing_s": self.indexing_s, "jit_settled": float(self.jit_settled)}

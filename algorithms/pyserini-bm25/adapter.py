@@ -34,21 +34,18 @@ import json
 
 import numpy as np
 
-from algorithms.lucene_jvm import cached_index, fingerprint, folder_bytes, index_collection, start_jvm, warm_up
+from algorithms.lucene_jvm import LuceneAdapter, cached_index, fingerprint, index_collection, start_jvm
 from harness.kit import TEXT, Algorithm, Param
 
 FIELD = "contents"
-WARMUP_QUERIES = 2_000  # per warm-up round: enough to reach every hot path, short enough for 1-s windows
 
 
-class PyseriniBM25(Algorithm):
+class PyseriniBM25(LuceneAdapter, Algorithm):
     """Anserini-indexed Lucene BM25 over a text dataset, searched one query at a time."""
 
     accepts = frozenset({TEXT})
     distances = frozenset({"ip"})
     query_parameters = (Param("k1", float, 0.9, low=0), Param("b", float, 0.4, low=0, high=1))  # Anserini's
-    indexing_s = 0.0
-    jit_settled = False
 
     def fit(self, dataset) -> None:
         texts = dataset.strings("corpus/text")
@@ -91,14 +88,3 @@ class PyseriniBM25(Algorithm):
 
     def query(self, text: str, k: int) -> np.ndarray:
         return self.search(text, k)[0]
-
-    def warm_up(self, queries: list[str], k: int) -> None:
-        """Run the workload (its first ``WARMUP_QUERIES``) until HotSpot's JIT compilers go quiet."""
-        sample = queries[:WARMUP_QUERIES]
-        self.jit_settled = warm_up(lambda: [self.search(q, k) for q in sample])[1]
-
-    def index_size_bytes(self) -> int:
-        return folder_bytes(self.index_dir)
-
-    def extra_metrics(self) -> dict[str, float]:
-        return {"indexing_s": self.indexing_s, "jit_settled": float(self.jit_settled)}

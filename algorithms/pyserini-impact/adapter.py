@@ -35,10 +35,8 @@ import json
 import numpy as np
 import scipy.sparse as sp
 
-from algorithms.lucene_jvm import cached_index, fingerprint, folder_bytes, index_collection, start_jvm, warm_up
+from algorithms.lucene_jvm import LuceneAdapter, cached_index, fingerprint, index_collection, start_jvm
 from harness.kit import SPARSE, Algorithm, Param
-
-WARMUP_QUERIES = 2_000  # per warm-up round: enough to reach every hot path, short enough for 1-s windows
 
 
 def quantize(m: sp.csr_matrix, scale: float) -> sp.csr_matrix:
@@ -50,14 +48,12 @@ def quantize(m: sp.csr_matrix, scale: float) -> sp.csr_matrix:
     return q
 
 
-class PyseriniImpact(Algorithm):
+class PyseriniImpact(LuceneAdapter, Algorithm):
     """Anserini impact index over integer-quantized sparse vectors, exact top-k."""
 
     accepts = frozenset({SPARSE})
     distances = frozenset({"ip"})
     build_parameters = (Param("scale", float, 100.0, low=0, low_open=True),)
-    indexing_s = 0.0
-    jit_settled = False
 
     @property
     def scale(self) -> float:
@@ -93,14 +89,3 @@ class PyseriniImpact(Algorithm):
     def query(self, vector: sp.csr_matrix, k: int) -> np.ndarray:
         hits = self.searcher.search(self._java_query(vector), k)
         return np.fromiter((int(h.docid) for h in hits), dtype=np.int64, count=len(hits))
-
-    def warm_up(self, queries: sp.csr_matrix, k: int) -> None:
-        """Run the workload (its first ``WARMUP_QUERIES``) until HotSpot's JIT compilers go quiet."""
-        rows = [queries[i] for i in range(min(WARMUP_QUERIES, queries.shape[0]))]
-        self.jit_settled = warm_up(lambda: [self.query(row, k) for row in rows])[1]
-
-    def index_size_bytes(self) -> int:
-        return folder_bytes(self.index_dir)
-
-    def extra_metrics(self) -> dict[str, float]:
-        return {"indexing_s": self.indexing_s, "jit_settled": float(self.jit_settled)}
