@@ -83,6 +83,25 @@ SPARSE_SUITE = tuple(
                           (250, 20, 0.6, 15))
 )
 
+# A million vectors, and the steps of its growth curve (benchmarks/cost_growth.py): one generator and
+# seed per family, so the model (cluster centres, vocabulary) and the queries' distribution are the
+# same at every size (the dense steps even share their queries).  Prepared in bounded memory: the
+# generators work in row chunks, the ground truth in chunks of documents and queries.
+SCALE_STEPS = (("-100k", 100_000), ("-300k", 300_000), ("", 1_000_000))
+SCALE_SUITE = tuple(
+    spec
+    for suffix, n in SCALE_STEPS
+    for spec in (
+        DatasetSpec(f"random-m-dense{suffix}", f"clustered Gaussian mixture, {n:,} x 128, 10,000 queries, "
+                    "1,024 clusters (the random-m-dense family)", "dense", "angular",
+                    partial(synthetic.clustered_dense, n, 10_000, 128, n_clusters=1024, seed=5, progress=True)),
+        DatasetSpec(f"random-m-sparse{suffix}", f"Zipf terms, vocab 30,522, {n:,} docs ~120 nnz, 10,000 queries "
+                    "~40 nnz (the random-m-sparse family)", "sparse", "ip",
+                    partial(synthetic.zipf_sparse, n, 10_000, vocab_size=30_522, doc_nnz=120, query_nnz=40, seed=6,
+                            progress=True)),
+    )
+)
+
 # Fixed seeds: a registry name always denotes the same arrays (and the same ground truth).
 REGISTRY: dict[str, DatasetSpec | MultiDatasetSpec] = {
     s.name: s
@@ -116,6 +135,7 @@ REGISTRY: dict[str, DatasetSpec | MultiDatasetSpec] = {
             partial(synthetic.zipf_sparse, 100_000, 10_000, vocab_size=30_522, doc_nnz=120, query_nnz=40, seed=4),
         ),
         *SPARSE_SUITE,
+        *SCALE_SUITE,
         DatasetSpec(
             "wordnet-splade-tiny",
             "WordNet 3.0 glosses (117,659 docs, ~40 nnz) and 10,000 of 48,339 example-sentence queries "

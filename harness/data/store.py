@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -75,8 +76,14 @@ def prepare(name: str, directory: str | Path | None = None, force: bool = False,
         qrels=contents.qrels or None, kind=spec.kind, name=spec.name, description=spec.description, **attrs,
     )
     if progress:
-        print(f"prepared {name} in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+        print(f"prepared {name} in {time.perf_counter() - start:.1f} s (peak RSS of this process: "
+              f"{peak_rss_bytes() / 2**30:.2f} GiB)", file=sys.stderr, flush=True)
     return written
+
+
+def peak_rss_bytes() -> int:
+    """The highest resident memory this process has had (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _prepare_multi(spec: MultiDatasetSpec, directory: str | Path | None, progress: bool) -> Path:

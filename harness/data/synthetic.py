@@ -51,11 +51,15 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from tqdm import tqdm
 
 __all__ = ["clustered_dense", "zipf_sparse", "zipf_sparse_with_sources"]
 
-# Rows handled per vectorised step; bounds peak memory (~ chunk × draws × 8 bytes).
+# Rows handled per vectorised step; bounds peak memory (~ chunk × draws × 8 bytes).  Part of the sparse
+# generator's definition: its stream is drawn chunk by chunk, so another size gives other arrays.
 _CHUNK_ROWS = 16_384
+# Dense values drawn per step (64 MiB of float32).
+_CHUNK_VALUES = 1 << 24
 
 
 def _streams(seed: int, n: int) -> list[np.random.Generator]:
@@ -77,6 +81,7 @@ def clustered_dense(
     n_clusters: int,
     seed: int,
     spread: float = 1.0,
+    progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian-mixture train/test sets, float32 ``n_train×dim`` and ``n_test×dim``."""
     if min(n_train, n_test, dim, n_clusters) < 1:
@@ -90,9 +95,15 @@ def clustered_dense(
 
     def draw(rng: np.random.Generator, n: int) -> np.ndarray:
         labels = rng.choice(n_clusters, size=n, p=weights)
-        x = rng.standard_normal((n, dim), dtype=np.float32)
-        x *= sigma[labels, None].astype(np.float32)
-        x += centres[labels].astype(np.float32)
+        x = np.empty((n, dim), dtype=np.float32)
+        # In row chunks, so a million rows never hold float64 temporaries of the whole matrix; the
+        # generator's stream is drawn in the same order, so the values equal a single draw's.
+        step = max(1, _CHUNK_VALUES // dim)
+        for start in tqdm(range(0, n, step), desc="vectors", unit="chunk", disable=not progress or n <= step):
+            part, rows = x[start:start + step], labels[start:start + step]
+            rng.standard_normal(dtype=np.float32, out=part)
+            part *= sigma[rows, None].astype(np.float32)
+            part += centres[rows].astype(np.float32)
         return x
 
     return draw(train_rng, n_train), draw(test_rng, n_test)
@@ -186,10 +197,11 @@ def zipf_sparse(
     zipf_exponent: float = 1.0,
     seed: int = 0,
     doc_fraction: float = 0.6,
+    progress: bool = False,
 ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """SPLADE-like sparse docs and correlated queries (CSR float32, ``vocab_size`` columns)."""
     train, test, _ = zipf_sparse_with_sources(
-        n_train, n_test, vocab_size, doc_nnz, query_nnz, zipf_exponent, seed, doc_fraction
+        n_train, n_test, vocab_size, doc_nnz, query_nnz, zipf_exponent, seed, doc_fraction, progress
     )
     return train, test
 
@@ -203,6 +215,7 @@ def zipf_sparse_with_sources(
     zipf_exponent: float = 1.0,
     seed: int = 0,
     doc_fraction: float = 0.6,
+    progress: bool = False,
 ) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
     """:func:`zipf_sparse` plus the source document id of every query (for checks)."""
     if min(n_train, n_test, vocab_size, doc_nnz, query_nnz) < 1:
@@ -214,15 +227,24 @@ def zipf_sparse_with_sources(
 
     # Documents, in chunks of rows.
     doc_targets = _row_targets(train_rng, n_train, doc_nnz, 0.35, upper)
-    key_parts, weight_parts = [], []
-    for start in range(0, n_train, _CHUNK_ROWS):
+    # Each chunk of rows is kept as its CSR arrays (int32 terms, float32 weights: 8 bytes an entry),
+    # not as int64 keys and float64 weights, so a million documents stay within a few GiB.
+    counts, term_parts, weight_parts = [], [], []
+    chunks = range(0, n_train, _CHUNK_ROWS)
+    for start in tqdm(chunks, desc="documents", unit="chunk", disable=not progress or len(chunks) < 2):
         stop = min(n_train, start + _CHUNK_ROWS)
         keys = _first_distinct(train_rng, vocab, doc_targets[start:stop])
-        ranks = vocab.rank_of_term[keys % V]
-        w = train_rng.lognormal(-0.5, 0.8, len(keys)) * vocab.idf_factor[ranks]
-        key_parts.append(keys + start * V)
-        weight_parts.append(w)
-    train = _csr_from_keys(np.concatenate(key_parts), np.concatenate(weight_parts), n_train, V)
+        terms = keys % V
+        w = train_rng.lognormal(-0.5, 0.8, len(keys)) * vocab.idf_factor[vocab.rank_of_term[terms]]
+        counts.append(np.bincount(keys // V, minlength=stop - start))
+        term_parts.append(terms.astype(np.int32))
+        weight_parts.append(w.astype(np.float32))
+        del keys, terms, w
+    indptr = np.zeros(n_train + 1, dtype=np.int64)
+    np.cumsum(np.concatenate(counts), out=indptr[1:])
+    train = sp.csr_matrix((np.concatenate(weight_parts), np.concatenate(term_parts), indptr), shape=(n_train, V))
+    train.has_sorted_indices = True
+    del term_parts, weight_parts
 
     # Queries: a weighted sample of a source doc's terms plus extra Zipf terms.
     src = test_rng.integers(0, n_train, n_test)
