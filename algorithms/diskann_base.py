@@ -30,7 +30,7 @@ class DiskANNBase(Algorithm):
                              "is where each node's R neighbours are chosen from")
 
     @classmethod
-    def limit_threads(cls) -> None:
+    def limit_threads(cls, threads: int = 1) -> None:  # no parallel_batch: always asked for 1
         import diskannpy  # noqa: F401 (loads its libgomp, which threadpoolctl can then limit)
         from threadpoolctl import threadpool_limits
 

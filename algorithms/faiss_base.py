@@ -2,11 +2,21 @@
 distance-computation counter.
 
 faiss is held to one thread with ``faiss.omp_set_num_threads(1)`` (``limit_threads``), on top of
-the worker's ``OMP_NUM_THREADS=1`` and threadpoolctl limits.  Angular distance is inner product
+the worker's ``OMP_NUM_THREADS=1`` and threadpoolctl limits; with ``--threads N`` to N threads the
+same way (``omp_set_num_threads(N)``, ``OMP_NUM_THREADS=N``): every faiss adapter declares
+``parallel_batch``, faiss's search splitting a batch's queries over its OpenMP threads, and the
+build (k-means, adds) runs on them too.  Angular distance is inner product
 over normalised vectors (train and queries); euclidean is L2; ip is inner product.
+
+Saved and loaded (``--index-cache``) with ``faiss.write_index`` / ``faiss.read_index`` (one file,
+the whole chain: a refine wrapper, an OPQ rotation, trained quantizers); ``restore`` then rebuilds
+the Python references into it (the IVF that takes ``nprobe``) and checks that it is the index this
+build makes, and the query settings are applied as after ``fit``.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import faiss
 import numpy as np
@@ -20,7 +30,10 @@ class FaissAdapter(Algorithm):
 
     accepts = frozenset({DENSE})
     distances = frozenset({"angular", "euclidean", "ip"})
+    library = "faiss-cpu"
+    parallel_batch = True  # search(nq > 1) splits the queries over omp_set_num_threads(N) threads
     _nq = 0  # queries since the last query setting, for dist_comps
+    INDEX_FILE = "index.faiss"
 
     @staticmethod
     def stats():
@@ -28,8 +41,8 @@ class FaissAdapter(Algorithm):
         return None
 
     @classmethod
-    def limit_threads(cls) -> None:
-        faiss.omp_set_num_threads(1)
+    def limit_threads(cls, threads: int = 1) -> None:
+        faiss.omp_set_num_threads(threads)
 
     @property
     def faiss_metric(self) -> int:
@@ -45,6 +58,31 @@ class FaissAdapter(Algorithm):
         if stats is not None:
             stats.reset()
         self._nq = 0
+
+    def save_index(self, folder: Path) -> bool:
+        faiss.write_index(self._index, str(Path(folder) / self.INDEX_FILE))
+        return True
+
+    def load_index(self, folder: Path, dataset) -> bool:
+        index = faiss.read_index(str(Path(folder) / self.INDEX_FILE))
+        if not index.is_trained or index.ntotal != dataset.n_train or index.d != dataset.dimension \
+                or index.metric_type != self.faiss_metric:
+            raise ValueError(f"{self.label}: the saved index ({type(index).__name__}, {index.ntotal} × {index.d}, "
+                             f"trained {index.is_trained}, metric {index.metric_type}) is not this build's "
+                             f"({dataset.n_train} × {dataset.dimension}, metric {self.faiss_metric})")
+        self._index = index
+        self.restore()
+        self.apply_query_params()
+        return True
+
+    def restore(self) -> None:
+        """After ``load_index``: set what ``fit`` sets besides ``self._index`` (references into it),
+        raising ValueError when the loaded index is not of the kind this build makes."""
+
+    def _expect(self, obj, cls: type, what: str) -> None:
+        if not isinstance(obj, cls):
+            raise ValueError(f"{self.label}: the saved index's {what} is a {type(obj).__name__}, "
+                             f"this build makes a {cls.__name__}")
 
     def query(self, vector: np.ndarray, k: int) -> np.ndarray:
         q = self.vectors(np.asarray(vector).reshape(1, -1))
@@ -148,6 +186,22 @@ class FaissFactoryIVF(FaissAdapter):
         self._index = faiss.IndexRefineFlat(self._base) if self.refine else self._base
         self._index.add(x)
         self.apply_query_params()
+
+    def restore(self) -> None:
+        if self.refine:
+            self._expect(self._index, faiss.IndexRefineFlat, "top (refine: true)")
+            self._base = faiss.downcast_index(self._index.base_index)
+        else:
+            self._base = self._index
+        self._ivf = faiss.extract_index_ivf(self._base)
+        # What this build's factory string makes, untrained (cheap): the same chain, cells and codes.
+        fresh = faiss.index_factory(self._base.d, self.factory(self._base.d), self.faiss_metric)
+        ivf = faiss.extract_index_ivf(fresh)
+        found = (type(self._base).__name__, type(self._ivf).__name__, self._ivf.nlist, self._ivf.code_size)
+        wanted = (type(fresh).__name__, type(ivf).__name__, ivf.nlist, ivf.code_size)
+        if found != wanted:
+            raise ValueError(f"{self.label}: the saved index is (type, IVF, nlist, code size) {found}, "
+                             f"this build makes {wanted}")
 
     def apply_query_params(self) -> None:
         if self.query_params.get("k_factor") is not None and not self.refine:

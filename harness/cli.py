@@ -26,6 +26,16 @@ def _at_least(low: int):
     return parse
 
 
+def _memory_size(text: str) -> tuple[int | None]:
+    """--memory-limit: bytes, or (None,) for no limit (a tuple, so that 'none' differs from not given)."""
+    from harness.run.memory_watch import parse_size
+
+    try:
+        return (parse_size(text),)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _number(accept, wanted: str):
     """An argparse type: a float for which ``accept(value)`` holds, else a refusal saying ``wanted``."""
     def parse(text: str) -> float:
@@ -43,6 +53,15 @@ _positive_seconds = _number(lambda v: 0 < v < float("inf"), "a positive number o
 _recall = _number(lambda v: 0 <= v <= 1, "a recall between 0 and 1")
 
 
+def _mode(text: str) -> str:
+    """An argparse type: a run mode, ``single``, ``batch`` or ``batch-Nt`` (N >= 2, from --threads N)."""
+    from harness.results import mode_threads
+
+    if mode_threads(text) is None:
+        raise argparse.ArgumentTypeError(f"must be single, batch or batch-<N>t with N >= 2, got {text!r}")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="annsweep", description=__doc__)
     parser.add_argument("--data-dir", help="prepared datasets (default: $ANNSWEEP_DATA_DIR or datasets/)")
@@ -55,19 +74,31 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--dataset", "-d", default="random-xs-dense", help="registry name or path to an .hdf5 file")
     run.add_argument("--k", type=_at_least(1), default=10, help="neighbours per query (default 10)")
     run.add_argument("--runs", type=_at_least(1), default=3, help="timed repeats per query setting (default 3)")
+    run.add_argument("--memory-limit", type=_memory_size, default=None, metavar="SIZE",
+                     help="resident memory each worker may use, e.g. 16G or 512M; past it the build is killed and "
+                          "recorded as out of memory (default: 80%% of this machine's memory divided by --jobs; "
+                          "'none': no limit)")
     run.add_argument("--timeout", type=_positive_seconds, default=None,
                      help="seconds per build before the worker is killed (default 3600)")
     run.add_argument("--force", action="store_true", help="rerun builds that already have a result file")
     run.add_argument("--retry-failed", action="store_true", help="rerun builds whose result is a failure")
     run.add_argument("--core", type=_at_least(0), help="core to pin workers to (default: the highest available)")
     run.add_argument("--group", help="only this run group of each config.yml")
-    run.add_argument("--modes", default="single,batch", help="single, batch or both (default: both)")
+    run.add_argument("--modes", help="single, batch or both (default: both; not with --threads N > 1)")
+    run.add_argument("--threads", type=_at_least(1), default=1,
+                     help="N > 1: measure only the batch mode with the library's own N-thread batch search, each "
+                          "worker on N cores, stored apart as mode batch-Nt (adapters with parallel_batch only; "
+                          "default 1: the single-thread modes)")
     run.add_argument("--jobs", "-j", type=_at_least(1), default=1,
                      help="builds at once, each pinned to its own core (default 1; at most cores - 1)")
     run.add_argument("--use-all-cores", action="store_true", help="let --jobs use the runner's core 0 too")
     run.add_argument("--executor", choices=["local", "ray"], default="local",
                      help="local worker processes (default) or one Ray task per build (the [ray] extra)")
     run.add_argument("--ray-address", help="Ray cluster to join (default: start a local Ray instance)")
+    run.add_argument("--index-cache", metavar="DIR",
+                     help="reuse built indexes across sweeps: a build saved in DIR (same dataset file, algorithm, "
+                          "build parameters and library version) is loaded instead of built, its build time the "
+                          "original's; other builds are built and saved there (adapters with save_index/load_index)")
 
     ds = sub.add_parser("datasets", help="list or prepare datasets")
     ds_sub = ds.add_subparsers(dest="action", required=True)
@@ -95,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = res_sub.add_parser("runs", help="every run: series, settings, recall and qrels metrics, QPS, index size")
     runs.add_argument("--dataset")
     runs.add_argument("--k", type=int, help="only results for this k")
-    runs.add_argument("--mode", choices=["single", "batch"])
+    runs.add_argument("--mode", type=_mode, help="single, batch or batch-<N>t (default: every mode)")
     runs.add_argument("--markdown", action="store_true", help="a Markdown table (for notes and READMEs)")
     show = res_sub.add_parser("show", help="summary per algorithm: best QPS above a recall threshold")
     show.add_argument("--dataset")
@@ -104,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     def add_selection(p: argparse.ArgumentParser) -> None:
         p.add_argument("--dataset", "-d", help="only this dataset (default: every dataset with results)")
         p.add_argument("--k", type=int, help="only results for this k")
-        p.add_argument("--mode", choices=["single", "batch"], help="only this mode (default: both, apart)")
+        p.add_argument("--mode", type=_mode,
+                       help="only this mode: single, batch or batch-<N>t (default: every mode, apart)")
         p.add_argument("--output-dir", "-o", help="where to write (default: $ANNSWEEP_PLOTS_DIR or plots/)")
 
     from harness.report.metrics import RUN_METRICS
@@ -171,17 +203,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.kit import Catalogue
     from harness.run import runner
 
-    modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+    if args.threads > 1 and args.modes is not None:
+        raise ValueError(f"--threads {args.threads} measures only mode {results.threaded_mode(args.threads)}: "
+                         "leave out --modes")
+    modes = tuple(m.strip() for m in (args.modes or ",".join(runner.MODES)).split(",") if m.strip())
     if not modes or set(modes) - set(runner.MODES):
         raise ValueError(f"--modes must be a subset of {','.join(runner.MODES)}, got {args.modes!r}")
     options = runner.RunOptions(k=args.k, runs=args.runs, force=args.force, retry_failed=args.retry_failed,
-                                core=args.core, modes=modes,
+                                core=args.core, modes=modes, threads=args.threads,
                                 group=args.group, jobs=args.jobs, use_all_cores=args.use_all_cores,
                                 executor=args.executor, ray_address=args.ray_address,
                                 results_root=args.results_dir, algorithms_root=args.algorithms_dir,
-                                data_root=args.data_dir)
+                                data_root=args.data_dir,
+                                index_cache=Path(args.index_cache).resolve() if args.index_cache else None)
     if args.timeout is not None:
         options.timeout_s = args.timeout
+    if args.memory_limit is not None:
+        options.memory_limit = args.memory_limit[0]
     dataset = open_dataset(args.dataset, args.data_dir)  # the one open of this process
     named = [n.strip() for n in args.algorithm.split(",") if n.strip()] if args.algorithm else None
     names = named or runner.algorithms_for(dataset, Catalogue(args.algorithms_dir))

@@ -328,3 +328,46 @@ def test_an_alias_bomb_is_refused_without_being_expanded(tmp_path):
     with pytest.raises(ConfigError, match="expands to more than 100,000"):
         Catalogue(root).get("brute").builds()
     assert time.perf_counter() - start < 5
+
+
+# --- memory ceilings (issue 21) -----------------------------------------------------------------------
+
+def test_a_build_past_the_memory_limit_fails_as_out_of_memory_and_the_sweep_goes_on(tmp_path, small_dense):
+    outcomes = runner.run_sweep(["memory-hog", "brute"], str(small_dense),
+                                options(tmp_path, memory_limit=600 * 2**20, runs=1))
+    by_build = {(o.algorithm, o.build): o for o in outcomes}
+    hog = [o for (name, _), o in by_build.items() if name == "memory-hog"]
+    assert sorted(o.status for o in hog) == ["failed", "ok"], [(o.build, o.status, o.error) for o in hog]
+    failed = next(o for o in hog if o.status == "failed")
+    assert "1536" in failed.build
+    assert re.search(r"out of memory: the worker's resident memory reached \d+ MiB, over --memory-limit 600 MiB; "
+                     r"worker killed while building", failed.error), failed.error
+    assert [o.status for o in outcomes if o.algorithm == "brute"] == ["ok"]
+    frame = results.load(tmp_path / "results")
+    row = frame[frame["file"] == str(failed.path)].iloc[0]
+    assert row["status"] == "failed" and "out of memory" in row["error"]
+
+
+@pytest.mark.parametrize(("text", "size"), [("16G", 16 * 2**30), ("1.5g", int(1.5 * 2**30)), ("512M", 512 * 2**20),
+                                            ("2GiB", 2 * 2**30), ("none", None), ("0", None)])
+def test_memory_sizes_read_as_users_write_them(text, size):
+    from harness.run.memory_watch import parse_size
+
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["16X", "-1G", "lots", "12K"])
+def test_a_bad_memory_limit_is_refused_before_any_work(tmp_path, small_dense, capsys, text):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--results-dir", str(tmp_path / "r"), "run", "-d", str(small_dense), "-a", "brute",
+                  "--memory-limit", text])
+    assert info.value.code == 2 and "--memory-limit" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_default_memory_limit_is_a_share_of_the_machine_per_concurrent_build():
+    total = psutil.virtual_memory().total
+    one = runner.memory_limit_of(runner.RunOptions(jobs=1))
+    two = runner.memory_limit_of(runner.RunOptions(jobs=2))
+    assert 0.5 * total < one < total and abs(two - one / 2) <= 1
+    assert runner.memory_limit_of(runner.RunOptions(memory_limit=None)) is None

@@ -71,6 +71,18 @@ def test_metric_registry_reads_the_results_table():
         run_metric("speed")
 
 
+def test_peak_rss_is_a_metric_and_a_leaderboard_column():
+    peak = run_metric("peak_rss")
+    assert not peak.higher_is_better and peak.log_scale
+    frame = hand_made_runs()
+    assert peak.values(frame).isna().all()  # results written before peak_rss_bytes: no value
+    frame["peak_rss_bytes"] = 300 * 2**20
+    frame.loc[frame["algorithm"] == "b", "peak_rss_bytes"] = -1  # not recorded
+    board = leaderboard.leaderboard(frame, threshold=0.9).set_index("algorithm")
+    assert board.loc["a", "peak_rss_mib"] == 300.0 and np.isnan(board.loc["b", "peak_rss_mib"])
+    assert "peak RSS MiB" in report.board_table(board.reset_index())
+
+
 def hand_made_runs() -> pd.DataFrame:
     rows = [  # algorithm, recall, qps, single_thread_ok
         ("a", 0.899, 900.0, True), ("a", 0.900, 500.0, True), ("a", 0.95, 100.0, True),

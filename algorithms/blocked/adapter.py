@@ -52,6 +52,8 @@ Most exact setting: ``pruning="fixed"`` with ``n_postings`` ≥ the number of do
 is scored exactly (float32); the same with ``candidates`` ≥ the number of documents.
 
 Threads: the library has none; build and search run on the calling thread.
+Saved and loaded (``--index-cache``) with the extension's own format (one file, checked on load);
+saved indexes are keyed by the SHA-256 of the extension's binary, since our C code is what builds them.
 ``extra_metrics`` reports, per query, the documents scored, blocks visited, summaries scored and
 summary entries read.
 
@@ -82,6 +84,7 @@ its grid reaches lower heap_factor values (0.5) for recall ≥ 0.95.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +94,7 @@ from algorithms import _blocked
 from harness.kit import SPARSE, Algorithm, Param
 
 _BUILD, _QUERY = _blocked.BUILD_DEFAULTS, _blocked.QUERY_DEFAULTS  # the C core's defaults
+_INDEX_FILE = "blocked.idx"
 
 
 def _canonical_csr(m) -> sp.csr_matrix:
@@ -142,6 +146,28 @@ class Blocked(Algorithm):
     def load(self, path: str | Path) -> None:
         """Replace the index by one written by :meth:`save`."""
         self._index = _blocked.Index.load(str(path))
+
+    @classmethod
+    def index_versions(cls) -> dict[str, str]:
+        # Our own C code builds the index: a changed (rebuilt) extension may build another one from
+        # the same parameters, so saved indexes are keyed by its binary.
+        with open(_blocked.__file__, "rb") as f:
+            return {"algorithms._blocked": hashlib.file_digest(f, "sha256").hexdigest()}
+
+    def save_index(self, folder: Path) -> bool:
+        self.save(Path(folder) / _INDEX_FILE)
+        return True
+
+    def load_index(self, folder: Path, dataset) -> bool:
+        index = _blocked.Index.load(str(Path(folder) / _INDEX_FILE))
+        info = index.info()
+        found, wanted = (info["n_docs"], info["params"]), (dataset.n_train, self.build_params)
+        if found != wanted:
+            raise ValueError(f"{self.label}: the saved index has (documents, build parameters) {found}, "
+                             f"this build {wanted}")
+        self._index = index
+        self.apply_query_params()
+        return True
 
     def apply_query_params(self) -> None:
         if self._index is not None:

@@ -50,7 +50,7 @@ class Exact(Algorithm):
     _train_csc: sp.csc_matrix | None = None
 
     @classmethod
-    def limit_threads(cls) -> None:
+    def limit_threads(cls, threads: int = 1) -> None:  # no parallel_batch: always asked for 1
         faiss.omp_set_num_threads(1)
 
     def fit(self, dataset) -> None:

@@ -25,6 +25,9 @@ class FaissHNSW(FaissAdapter):
         self._index.add(x)
         self.apply_query_params()
 
+    def restore(self) -> None:
+        self._expect(self._index, faiss.IndexHNSWFlat, "type")
+
     def apply_query_params(self) -> None:
         if hasattr(self, "_index"):
             self._index.hnsw.efSearch = self.query_params["efSearch"]

@@ -69,6 +69,18 @@ class FaissIVF(FaissAdapter):
         self._index.add(x)
         self.apply_query_params()
 
+    def restore(self) -> None:
+        m, refine = self.build_params["m"], self.build_params["refine"]
+        if refine:
+            self._expect(self._index, faiss.IndexRefineFlat, "top (refine: true)")
+        self._ivf = faiss.downcast_index(self._index.base_index) if refine else self._index
+        self._expect(self._ivf, faiss.IndexIVFFlat if m is None else faiss.IndexIVFPQ, "IVF")
+        found = (self._ivf.nlist, *((self._ivf.pq.M, self._ivf.pq.nbits) if m is not None else ()))
+        wanted = (self.build_params["nlist"], *((m, self.build_params["nbits"] or 8) if m is not None else ()))
+        if found != wanted:
+            raise ValueError(f"{self.label}: the saved IVF has (nlist, m, nbits) {found}, this build {wanted}")
+        self._quantizer = self._ivf.quantizer  # owned by the loaded IVF
+
     def apply_query_params(self) -> None:
         if self.query_params.get("k_factor") is not None and not self.build_params["refine"]:
             raise ValueError(f"{self.label}: k_factor needs the build parameter refine: true")

@@ -19,7 +19,7 @@ Codes are not residuals from the centroid (faiss's ``fs``, not ``fsr``: one dist
 query instead of one per visited cell).  Training uses the train set, or a seeded sample of 100,000
 points when it is larger, with seeded k-means, so builds are deterministic.  ``dist_comps`` counts
 the codes scanned in the visited lists, excluding the coarse-quantizer and refine steps.  Metrics
-(angular: inner product over normalised vectors), threads (``faiss.omp_set_num_threads(1)``) and
+(angular: inner product over normalised vectors), threads (``faiss.omp_set_num_threads``: 1, N with ``--threads N``) and
 size (serialised bytes): ``algorithms/faiss_base.py``.
 """
 

@@ -15,8 +15,8 @@ Query parameters: ``nprobe`` (cells visited, clamped to ``nlist``) and, with ``r
 ``k_factor``.  Training uses the train set, or a seeded sample of 100,000 points when it is larger,
 as faiss-ivf does, so builds are deterministic.  ``dist_comps`` counts the codes scanned in the
 visited lists, excluding the coarse-quantizer and refine steps.  Metrics (angular: inner product
-over normalised vectors), threads (``faiss.omp_set_num_threads(1)``) and size (serialised bytes):
-``algorithms/faiss_base.py``.
+over normalised vectors), threads (``faiss.omp_set_num_threads``: 1, N with ``--threads N``) and
+size (serialised bytes): ``algorithms/faiss_base.py``.
 """
 
 from __future__ import annotations

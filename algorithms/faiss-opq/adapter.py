@@ -26,7 +26,7 @@ short training the random start left MNIST's PQ error several times that of no r
 the identity it can only improve on plain PQ's training error).  ``np`` skips faiss's polysemous
 code training, which the search does not use (it took ~4 minutes on 256-d).  ``dist_comps`` counts
 the codes scanned in the visited lists, excluding the coarse-quantizer and refine steps.  Metrics
-(angular: inner product over normalised vectors), threads (``faiss.omp_set_num_threads(1)``) and
+(angular: inner product over normalised vectors), threads (``faiss.omp_set_num_threads``: 1, N with ``--threads N``) and
 size (serialised bytes): ``algorithms/faiss_base.py``.
 """
 

@@ -86,7 +86,7 @@ class LanceDB(Algorithm):
             raise ValueError(f"{self.label}: {wrong[0]} is not a parameter of index_type {p['index_type']}")
 
     @classmethod
-    def limit_threads(cls) -> None:
+    def limit_threads(cls, threads: int = 1) -> None:  # no parallel_batch: always asked for 1
         os.environ["LANCE_CPU_THREADS"] = "1"  # read once, when lance's CPU pool starts (after import)
 
     def fit(self, dataset) -> None:

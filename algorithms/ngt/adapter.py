@@ -69,7 +69,7 @@ class NGT(Algorithm):
                     self.build_params[name] = value
 
     @classmethod
-    def limit_threads(cls) -> None:
+    def limit_threads(cls, threads: int = 1) -> None:  # no parallel_batch: always asked for 1
         threadpool_limits(limits=1, user_api="openmp")
 
     def fit(self, dataset) -> None:

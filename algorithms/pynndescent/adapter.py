@@ -72,7 +72,7 @@ class PyNNDescent(Algorithm):
     fixed_parameters = {"n_jobs": "held at 1 (one thread)", "random_state": "fixed seed for deterministic builds"}
 
     @classmethod
-    def limit_threads(cls) -> None:
+    def limit_threads(cls, threads: int = 1) -> None:  # no parallel_batch: always asked for 1
         numba.set_num_threads(1)
 
     def fit(self, dataset) -> None:

@@ -152,7 +152,7 @@ class Seismic(Algorithm):
     _query: tuple[int, float, int] | None = None
 
     @classmethod
-    def limit_threads(cls) -> None:
+    def limit_threads(cls, threads: int = 1) -> None:  # no parallel_batch: always asked for 1
         """Rayon's global pool reads RAYON_NUM_THREADS once, at the library's first parallel call."""
         os.environ["RAYON_NUM_THREADS"] = "1"
 

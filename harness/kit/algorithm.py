@@ -5,7 +5,9 @@ its run groups live in ``algorithms/<name>/config.yml``.  The harness makes it t
 catalogue (:meth:`harness.kit.catalogue.Catalogue.instantiate`, which checks that the adapter
 accepts the dataset's input kind and distance), calls :meth:`Algorithm.fit` once (timed), then for
 every query setting calls :meth:`Algorithm.set_query_params` and times :meth:`Algorithm.query`
-(single mode) and :meth:`Algorithm.batch_query` (batch mode).
+(single mode) and :meth:`Algorithm.batch_query` (batch mode).  With ``annsweep run --index-cache``
+an adapter that implements :meth:`Algorithm.save_index` / :meth:`Algorithm.load_index` has its
+built index saved, and loaded instead of ``fit`` by later sweeps of the same build.
 
 Parameters are declared once (``build_parameters``, ``query_parameters``: :class:`Param`); the
 base class checks the values given in ``config.yml`` against them, fills in defaults and words
@@ -13,15 +15,20 @@ the error, so an adapter reads plain values from ``self.build_params`` / ``self.
 
 Adapters run inside a worker process already pinned to one core, with every BLAS/OpenMP pool
 limited to one thread; an adapter whose library has a thread pool of its own holds it to one
-thread in :meth:`Algorithm.limit_threads` (and says how in its docstring).
+thread in :meth:`Algorithm.limit_threads` (and says how in its docstring).  An adapter that declares
+``parallel_batch`` can also be run with ``--threads N``: the worker is then pinned to N cores with
+N-thread pools, ``limit_threads(N)`` is called and ``self.threads`` is N, and only ``batch_query`` is
+timed, which must then use N threads (mode ``batch-Nt``).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import shutil
 import tempfile
 import weakref
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -66,6 +73,15 @@ class Algorithm:
     # the single-thread proof then takes CPU/wall below 0.9 as the wait for those reads when the
     # process read from storage and no other process held the core (harness.run.proof.PhaseProof.ok).
     waits_for_storage: ClassVar[bool] = False
+    # True for an adapter whose batch_query runs on ``self.threads`` threads (the library's own parallel
+    # batch search, held to that many by ``limit_threads(threads)`` and the adapter): only such an
+    # adapter is planned for ``annsweep run --threads N`` (mode batch-Nt); the others always get 1.
+    parallel_batch: ClassVar[bool] = False
+    # Threads the adapter may use (``--threads N``), set by the catalogue before ``fit``; 1 by default.
+    threads: int = 1
+    # The distribution (its importlib.metadata name, e.g. "faiss-cpu") whose code builds the index:
+    # its version is part of the key of an index saved by ``save_index`` (see ``index_versions``).
+    library: ClassVar[str] = ""
 
     def __init__(self, metric: str, **build_params: Any) -> None:
         self.metric = metric
@@ -91,13 +107,44 @@ class Algorithm:
         return self.name or type(self).__name__
 
     @classmethod
-    def limit_threads(cls) -> None:
-        """Hold the library's own thread pool to one thread; called before the adapter is made."""
+    def limit_threads(cls, threads: int = 1) -> None:
+        """Hold the library's own thread pool to ``threads`` threads (one, unless the adapter declares
+        ``parallel_batch`` and the sweep runs ``--threads N``); called before the adapter is made."""
 
     # --- building -----------------------------------------------------------
     def fit(self, dataset: Dataset) -> None:
         """Build the index over ``dataset.train`` (a text adapter reads ``dataset.strings("corpus/text")``)."""
         raise NotImplementedError
+
+    # --- saving and loading a built index (``annsweep run --index-cache``) --
+    def save_index(self, folder: Path) -> bool:
+        """Write the built index into ``folder`` (an empty folder), as files that :meth:`load_index`
+        restores; return False when the adapter cannot save (the default: every build is built).
+
+        Called after ``fit``, untimed; the harness keeps the files under a key of the dataset's
+        content, the algorithm, its build parameters, :meth:`index_versions` and the adapter's
+        source files (``harness.run.index_cache``).
+        """
+        return False
+
+    def load_index(self, folder: Path, dataset: Dataset) -> bool:
+        """Instead of ``fit``: restore an index that :meth:`save_index` wrote for this ``dataset`` and
+        these build parameters (``folder`` is read-only), with everything ``fit`` sets besides the
+        index (flags, references into it, the thread settings), ready for ``set_query_params``.
+        Return False when the adapter cannot load; raise when the files are not a valid index."""
+        return False
+
+    @classmethod
+    def index_versions(cls) -> dict[str, str]:
+        """What, besides the dataset and the build parameters, decides the index a build makes: by
+        default the installed version of ``library``.  A saved index whose versions differ is
+        rebuilt, not loaded; an adapter whose own compiled code builds the index adds its hash."""
+        if not cls.library:
+            return {}
+        try:
+            return {cls.library: importlib.metadata.version(cls.library)}
+        except importlib.metadata.PackageNotFoundError:
+            return {cls.library: "not installed as a distribution"}
 
     # --- querying -----------------------------------------------------------
     def set_query_params(self, **params: Any) -> None:
@@ -127,7 +174,7 @@ class Algorithm:
 
         Rows with fewer than ``k`` results are padded with -1.  The default loops over
         :meth:`query`; override it when the library has a faster batch call (it must still use
-        one thread).
+        one thread, or ``self.threads`` for an adapter with ``parallel_batch``).
         """
         nq = len(queries) if isinstance(queries, list) else queries.shape[0]
         out = np.full((nq, k), -1, dtype=np.int64)

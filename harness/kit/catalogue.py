@@ -44,7 +44,8 @@ class Catalogue:
     folder that :meth:`get` also looks in (a pipeline run from another root can still use the
     project's adapters as its stages).  Listing covers ``root`` only."""
 
-    def __init__(self, root: Path | str | None = None, fallback: Path | str | None = None) -> None:
+    def __init__(self, root: Path | str | None = None, fallback: Path | str | None = None, threads: int = 1) -> None:
+        self.threads = threads  # what adapters made here are given (``--threads N``; 1 by default)
         self.root = Path(root) if root is not None else paths.algorithms_dir()
         if not self.root.is_dir():
             raise ConfigError(f"{self.root}: no such algorithms folder (set by --algorithms-dir or "
@@ -105,17 +106,31 @@ class Catalogue:
     def instantiate(self, definition: AlgorithmDefinition, build: dict[str, Any], dataset: Dataset) -> Algorithm:
         """The adapter of ``definition`` with build arguments ``build``, ready to ``fit(dataset)``.
 
-        Refuses (ValueError naming the adapter) a dataset the adapter does not accept; holds the
-        library to one thread (``limit_threads``) before the adapter exists.
+        Refuses (ValueError naming the adapter) a dataset the adapter does not accept, and more than
+        one thread for an adapter without ``parallel_batch``; holds the library to the catalogue's
+        ``threads`` (``limit_threads``) before the adapter exists, and gives the adapter that number.
         """
         reason = self.unsupported(definition, dataset)
         if reason:
             raise ValueError(f"{definition.name} {reason}")
         cls = self.adapter_class(definition)
-        cls.limit_threads()
+        if self.threads > 1 and not cls.parallel_batch:
+            raise ValueError(f"{definition.name} {threads_refusal(cls, self.threads)}")
+        cls.limit_threads(self.threads)
         adapter = cls(dataset.distance, **build)
+        adapter.threads = self.threads
         adapter.catalogue = self
         return adapter
+
+    def unsupported_threads(self, definition: AlgorithmDefinition, threads: int) -> str | None:
+        """None if the adapter can run with ``threads`` threads, else the reason it cannot."""
+        cls = self.adapter_class(definition)
+        return threads_refusal(cls, threads) if threads > 1 and not cls.parallel_batch else None
+
+
+def threads_refusal(cls: type[Algorithm], threads: int) -> str:
+    return (f"runs its batch on one thread (no parallel_batch in {cls.__name__}): --threads {threads} "
+            f"measures only libraries' own parallel batch search")
 
 
 def _is_algorithm(folder: Path) -> bool:

@@ -18,7 +18,7 @@ from harness.report.metrics import RunMetric, run_metric
 GROUP = ["dataset", "k", "mode"]
 COLUMNS = [
     "dataset", "k", "mode", "rank", "algorithm", "qps", "recall", "max_recall", "build", "query_params",
-    "build_time_s", "index_mib", "repeat_spread", "cpu_ratio", "contention_s", "runs", "flagged",
+    "build_time_s", "index_mib", "peak_rss_mib", "repeat_spread", "cpu_ratio", "contention_s", "runs", "flagged",
 ]
 
 
@@ -54,6 +54,7 @@ def leaderboard(frame: pd.DataFrame, threshold: float = 0.9, quality: str = "rec
                 "build": best["build"], "query_params": _params(best["query_params"]),
                 "build_time_s": best["build_time_s"],
                 "index_mib": _value(run_metric("index_size"), best),
+                "peak_rss_mib": _value(run_metric("peak_rss"), best),
                 "repeat_spread": best["repeat_spread"], "cpu_ratio": best["cpu_ratio"],
                 "contention_s": best.get("contention_s", np.nan),
             })

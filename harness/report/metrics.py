@@ -45,6 +45,9 @@ RUN_METRICS: dict[str, RunMetric] = {m.name: m for m in [
               log_scale=True),
     RunMetric("build_rss", "RSS growth during build (MiB)", _column("rss_delta_bytes", 2.0**-20), False,
               log_scale=True),
+    # The worker's peak resident memory at the end of the build (dataset included; -1: not recorded).
+    RunMetric("peak_rss", "Peak RSS of the build (MiB)", _column("peak_rss_bytes", 2.0**-20, valid_min=0), False,
+              log_scale=True),
     RunMetric("p50", "p50 latency (µs)", _column("latency_p50_us"), False, log_scale=True),
     RunMetric("p99", "p99 latency (µs)", _column("latency_p99_us"), False, log_scale=True),
     # Task metrics against relevance judgements, for datasets that carry qrels (a run column

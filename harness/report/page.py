@@ -67,8 +67,8 @@ window.addEventListener('load', () => {
 BOARD_COLUMNS = [
     ("rank", "rank"), ("algorithm", "algorithm"), ("qps", "QPS"), ("recall", "recall"),
     ("max_recall", "max recall"), ("build", "build"), ("query_params", "query"), ("build_time_s", "build s"),
-    ("index_mib", "index MiB"), ("repeat_spread", "repeat spread"), ("cpu_ratio", "CPU/wall"), ("runs", "runs"),
-    ("flagged", "flagged runs"),
+    ("index_mib", "index MiB"), ("peak_rss_mib", "peak RSS MiB"), ("repeat_spread", "repeat spread"),
+    ("cpu_ratio", "CPU/wall"), ("runs", "runs"), ("flagged", "flagged runs"),
 ]
 TEXT_COLUMNS = {"algorithm", "build", "query_params"}
 
@@ -146,8 +146,9 @@ def render(frame: pd.DataFrame, board: pd.DataFrame, figures: list[plots.Figure]
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
         f"<title>annsweep report</title><style>{STYLE}</style></head><body>"
         f"<h1>annsweep report</h1><p>Best queries per second at recall ≥ {threshold:g} per algorithm "
-        f"(batch and single mode apart), from {len(frame)} runs; generated {generated}. Rows in red failed the "
-        "single-thread proof. Click a column header to sort. <span id=image-status></span></p>"
+        f"(single, batch and N-thread batch-Nt modes apart), from {len(frame)} runs; generated {generated}. Rows in "
+        "red failed the single-thread (or N-thread) proof. Click a column header to sort. "
+        "<span id=image-status></span></p>"
         + "".join(sections)
         + f"<h2>Environment</h2>{environment_section(frame)}<script>{SCRIPT}</script></body></html>"
     )

@@ -23,13 +23,16 @@ from harness.results.tables import (
     RUN_COLUMNS,
     TASK_COLUMNS,
     load,
+    mode_threads,
     read_runs,
     run_table,
     series_of,
     summarize,
+    threaded_mode,
     trusted,
 )
 
 __all__ = ["RUN_COLUMNS", "TASK_COLUMNS", "BuildFacts", "ProofRecord", "ResultHeader", "ResultWriter", "RunRecord",
-           "load", "mark_failed", "read_header", "read_runs", "read_status", "remove_stale", "result_path", "run_table",
-           "series_of", "stale_temp_files", "summarize", "temp_path", "trusted"]
+           "load", "mark_failed", "mode_threads", "read_header", "read_runs", "read_status", "remove_stale",
+           "result_path", "run_table", "series_of", "stale_temp_files", "summarize", "temp_path", "threaded_mode",
+           "trusted"]

@@ -1,12 +1,14 @@
 """Result files: one HDF5 file per build, one group per (query setting, mode); the only code that
 writes them.
 
-Path: ``results/<dataset>/k=<k>/<algorithm>/<build-slug>.h5``.
+Path: ``results/<dataset>/k=<k>/<algorithm>/<build-slug>.h5`` (``<build-slug>.threads-N.h5`` for a
+``--threads N`` run, whose only mode is ``batch-Nt``).
 
 File attrs: the :class:`ResultHeader` (``format_version``, ``algorithm``, ``dataset``, ``k``,
-``build_params`` (JSON), ``build_slug``), ``runs`` (timed repeats), ``status`` (``running`` while
-written, then ``ok`` | ``failed``), ``error``, ``environment`` and ``threadpools`` (JSON), and the
-:class:`BuildFacts` (build time, memory deltas, ``index_size_bytes``, ``scored_representation``).
+``build_params`` (JSON), ``build_slug``, ``dataset_sha256``, ``threads``), ``runs`` (timed repeats),
+``status`` (``running`` while written, then ``ok`` | ``failed``), ``error``, ``environment`` and
+``threadpools`` (JSON), and the :class:`BuildFacts` (build time, memory deltas, ``index_size_bytes``,
+``scored_representation``, ``peak_rss_bytes``, ``index_cache``, ``index_load_time_s``).
 Each group ``runs/<nnn>-<mode>`` is one :class:`RunRecord`: ``neighbors`` (nq×k ids), ``scores``
 (their exact distances, smaller is closer), ``recalls`` (per query), ``latencies_ns`` (repeats×nq,
 single mode) and attrs with the query params (JSON), every repeat's wall time, ``qps``,
@@ -32,8 +34,11 @@ FORMAT_VERSION = 1
 TMP_MARKER = ".tmp-"
 
 
-def result_path(root: Path, dataset: str, k: int, algorithm: str, build_slug: str) -> Path:
-    return Path(root) / dataset / f"k={k}" / algorithm / f"{build_slug}.h5"
+def result_path(root: Path, dataset: str, k: int, algorithm: str, build_slug: str, threads: int = 1) -> Path:
+    """Where a build's results go; a ``--threads N`` run (N > 1) has a file of its own beside the
+    one-thread file of the same build (``<build-slug>.threads-N.h5``): neither hides the other."""
+    suffix = f".threads-{int(threads)}" if threads != 1 else ""
+    return Path(root) / dataset / f"k={k}" / algorithm / f"{build_slug}{suffix}.h5"
 
 
 def temp_path(final: Path) -> Path:
@@ -56,6 +61,7 @@ class ResultHeader:
     build_params: dict[str, Any]
     build_slug: str
     dataset_sha256: str = ""  # the dataset file's content: a file reusing a name is another dataset
+    threads: int = 1  # threads the build and its runs used (--threads N; files without it: 1)
 
     def attrs(self) -> dict[str, Any]:
         return {"format_version": FORMAT_VERSION, **asdict(self)}
@@ -70,11 +76,17 @@ class BuildFacts:
     uss_delta_bytes: int
     index_size_bytes: int | None  # None: the adapter cannot tell (stored as -1)
     scored_representation: str = ""  # of a multi-representation dataset: the one recall is measured in
+    peak_rss_bytes: int | None = None  # the worker's peak resident memory when built (None: unknown, stored as -1)
+    # --index-cache: "loaded" (the index of an earlier sweep's build was loaded: the facts above are
+    # that build's, the index size the loaded index's), "saved" (built, then saved), "" (neither).
+    index_cache: str = ""
+    index_load_time_s: float = float("nan")  # how long the load took (checks included); NaN: built
 
 
 @dataclass(frozen=True)
 class ProofRecord:
-    """The single-thread proof of one run's timed phase (see ``harness.run.proof``)."""
+    """The single-thread proof of one run's timed phase (see ``harness.run.proof``); for a
+    ``--threads N`` run the N-thread proof, whose verdict is stored under the same name."""
 
     cpu_ratio: float
     other_threads_cpu_s: float
@@ -82,9 +94,10 @@ class ProofRecord:
     active_threads: int
     num_threads: int
     affinity: list[int]
-    single_thread_ok: bool
+    single_thread_ok: bool  # the proof held (for threads > 1: at most N cores, each busy)
     outside_wait_s: float = 0.0  # the worker's threads waited for the core while none of its threads ran
     storage_read_bytes: int = 0  # bytes the worker read from storage (/proc/self/io) in the phase
+    threads: int = 1  # the thread count the proof checked the phase against
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -141,6 +154,7 @@ class ResultWriter:
     def record_build(self, facts: BuildFacts) -> None:
         values = asdict(facts)
         values["index_size_bytes"] = -1 if facts.index_size_bytes is None else int(facts.index_size_bytes)
+        values["peak_rss_bytes"] = -1 if facts.peak_rss_bytes is None else int(facts.peak_rss_bytes)
         _write_attrs(self._file, values)
         self._file.flush()
         self._runs = self._file.create_group("runs")

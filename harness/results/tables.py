@@ -6,6 +6,7 @@ line prints (:func:`summarize`, :func:`run_table`).  Reading only: result files 
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +20,10 @@ from harness import paths
 from harness.results.files import plain
 
 RUN_COLUMNS = [
-    "dataset", "k", "algorithm", "series", "build", "mode", "status", "recall", "qps", "query_params", "build_params",
+    "dataset", "k", "algorithm", "series", "build", "mode", "threads", "status", "recall", "qps", "query_params",
+    "build_params",
     "build_time_s", "index_size_bytes", "rss_delta_bytes", "uss_delta_bytes", "best_time_s", "repeat_times_s",
+    "peak_rss_bytes", "index_cache", "index_load_time_s",
     "repeat_spread", "latency_p50_us", "latency_p95_us", "latency_p99_us", "latency_p999_us", "cpu_ratio",
     "other_threads_cpu_s", "contention_s", "outside_wait_s", "storage_read_bytes", "active_threads", "num_threads",
     "affinity", "single_thread_ok", "canary_time_s", "cache_ratio", "caching_suspected", "warmup_s",
@@ -45,10 +48,14 @@ def read_runs(path: Path) -> list[dict[str, Any]]:
         base = {
             "dataset": top.get("dataset"), "k": top.get("k"), "algorithm": top.get("algorithm"),
             "build": top.get("build_slug"), "build_params": top.get("build_params", "{}"),
+            "threads": top.get("threads", 1),  # files written before --threads: one thread
             "build_time_s": top.get("build_time_s", np.nan),
             "index_size_bytes": top.get("index_size_bytes", np.nan),
             "rss_delta_bytes": top.get("rss_delta_bytes", np.nan),
             "uss_delta_bytes": top.get("uss_delta_bytes", np.nan),
+            "peak_rss_bytes": top.get("peak_rss_bytes", np.nan),  # -1: unknown; absent from older files
+            "index_cache": top.get("index_cache", ""),  # --index-cache: "loaded", "saved" or ""
+            "index_load_time_s": top.get("index_load_time_s", np.nan),
             "environment": top.get("environment", "{}"),
             "file": str(path),
         }
@@ -69,6 +76,25 @@ def read_runs(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+MODE_PATTERN = re.compile(r"single|batch|batch-([2-9]|[1-9][0-9]+)t")
+
+
+def mode_threads(mode: object) -> int | None:
+    """The threads of a run mode: 1 for ``single`` and ``batch``, N for ``batch-Nt`` (N >= 2), None for
+    anything else (``batch-1t`` too: one thread is ``batch``)."""
+    match = MODE_PATTERN.fullmatch(mode) if isinstance(mode, str) else None
+    if match is None:
+        return None
+    return int(match.group(1)) if match.group(1) else 1
+
+
+def threaded_mode(threads: int) -> str:
+    """The batch mode of ``threads`` threads: ``batch`` for one, ``batch-Nt`` for N (kept apart everywhere)."""
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    return "batch" if threads == 1 else f"batch-{threads}t"
+
+
 def check_row(row: dict[str, Any]) -> None:
     """Refuse (ValueError) a row no run of annsweep could have written: the tables, plots and
     leaderboard then never rank a recall of 1.5 or an infinite QPS."""
@@ -79,8 +105,11 @@ def check_row(row: dict[str, Any]) -> None:
         raise ValueError(f"attribute 'k' is {row.get('k')!r}, not a positive integer")
     if row["status"] != "ok":
         return
-    if row.get("mode") not in ("single", "batch"):
-        raise ValueError(f"a run's mode is {row.get('mode')!r}")
+    threads = mode_threads(row.get("mode"))
+    if threads is None:
+        raise ValueError(f"a run's mode is {row.get('mode')!r} (single, batch or batch-<N>t with N >= 2)")
+    if row.get("threads", 1) != threads:
+        raise ValueError(f"a run in mode {row['mode']!r} is in a file of {row.get('threads')!r} thread(s)")
     for key, low, high in (("recall", 0.0, 1.0), ("qps", 0.0, np.inf), ("best_time_s", 0.0, np.inf)):
         value = row.get(key)
         if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value) \

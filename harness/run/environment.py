@@ -68,7 +68,8 @@ def container() -> dict[str, str] | None:
     return {"engine": engine or "unknown", "image_id": os.environ.get("ANNSWEEP_IMAGE_ID", "unknown")}
 
 
-def describe(core: int | None = None, command_line: list[str] | None = None) -> dict[str, Any]:
+def describe(core: int | list[int] | None = None, command_line: list[str] | None = None) -> dict[str, Any]:
+    """The facts of this process's run; ``core``: its core, or its cores (a --threads N worker)."""
     return {
         "cpu_model": cpu_model(),
         "core": core,

@@ -15,6 +15,9 @@ waits for its result file.  An executor only decides *which core* and *when*:
   to the shared results folder with the same atomic rename as locally.  A task whose process dies
   (a killed Ray worker or node) is retried by Ray (``max_retries``), then recorded as failed.
 
+With ``--threads N`` every "core" above is N cores: a local build leases and pins to N cores
+(``--jobs J`` needs J·N), a Ray task asks for ``num_cpus=N`` and leases N cores of its node.
+
 Each executor reports progress (tqdm over builds) and returns the outcomes in plan order.
 """
 
@@ -35,7 +38,7 @@ from typing import Any, Protocol
 
 from tqdm import tqdm
 
-RunTask = Callable[[Any, int], Any]  # (job, core) -> BuildOutcome
+RunTask = Callable[[Any, tuple[int, ...]], Any]  # (job, its cores: one per thread) -> BuildOutcome
 
 
 class Executor(Protocol):
@@ -47,50 +50,70 @@ def available_cores() -> list[int]:
     return sorted(os.sched_getaffinity(0))
 
 
-def local_cores(jobs: int, core: int | None = None, use_all_cores: bool = False) -> list[int]:
-    """The cores ``jobs`` local workers pin to: the highest ones, leaving core 0 free unless
-    ``use_all_cores``; ``core`` (only with one job) chooses it."""
+def local_cores(jobs: int, core: int | None = None, use_all_cores: bool = False, threads: int = 1) -> list[int]:
+    """The cores ``jobs`` local workers of ``threads`` threads each pin to (``jobs`` × ``threads``,
+    worker i on the i-th run of ``threads`` of them): the highest ones, leaving core 0 free unless
+    ``use_all_cores``, or unless one worker's threads need every core; ``core`` (one job of one
+    thread) chooses it."""
     cores = available_cores()
     if jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
+    if threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {threads}")
     if core is not None:
-        if jobs != 1:
-            raise ValueError("--core chooses the core of a single job; with --jobs N the N highest cores are used")
+        if jobs != 1 or threads != 1:
+            raise ValueError("--core chooses the core of a single job of one thread; with --jobs N or --threads N "
+                             "the highest cores are used")
         if core not in cores:
             raise ValueError(f"core {core} is not available to this process (available: {cores})")
         return [core]
     usable = cores if use_all_cores or len(cores) == 1 else [c for c in cores if c != min(cores)]
-    if jobs > len(usable):
-        hint = "" if use_all_cores else " (add --use-all-cores to also use the runner's core)"
-        raise ValueError(f"--jobs {jobs}: only {len(usable)} core(s) usable of {cores}{hint}")
-    return usable[::-1][:jobs]
+    needed = jobs * threads
+    if jobs == 1 and threads > len(usable) and threads == len(cores):
+        print(f"--threads {threads}: every core of this machine, core {min(cores)} too (shared with the runner "
+              "and the OS)", flush=True)
+        usable = cores
+    if needed > len(usable):
+        what = f"--jobs {jobs}" if threads == 1 else f"--jobs {jobs} × --threads {threads} = {needed} cores"
+        hint = ("" if use_all_cores or len(usable) == len(cores) or needed > len(cores)
+                else " (add --use-all-cores to also use the runner's core)")
+        raise ValueError(f"{what}: only {len(usable)} core(s) usable of {cores}{hint}")
+    return usable[::-1][:needed]
 
 
 @dataclass
 class LocalExecutor:
     cores: list[int]
+    threads: int = 1  # cores per worker: ``cores`` is cut into runs of this many, one per concurrent build
+
+    @property
+    def slots(self) -> list[tuple[int, ...]]:
+        """The core sets builds run on at once (one core each, or ``threads`` cores each)."""
+        n = self.threads
+        return [tuple(self.cores[i:i + n]) for i in range(0, len(self.cores) - n + 1, n)]
 
     def run(self, jobs: Sequence[Any], run_task: RunTask, fail: Callable[[Any, str], Any]) -> list[Any]:
         outcomes: list[Any] = [None] * len(jobs)
+        slots = self.slots
         with tqdm(total=len(jobs), desc="builds", unit="build", disable=len(jobs) < 2) as bar:
-            if len(self.cores) == 1:
+            if len(slots) == 1:
                 for i, job in enumerate(jobs):
-                    outcomes[i] = _on_leased_core(run_task, job, self.cores[0])
+                    outcomes[i] = _on_leased_cores(run_task, job, slots[0])
                     bar.update()
                 return outcomes
-            free: queue.SimpleQueue[int] = queue.SimpleQueue()
-            for core in self.cores:
-                free.put(core)
+            free: queue.SimpleQueue[tuple[int, ...]] = queue.SimpleQueue()
+            for slot in slots:
+                free.put(slot)
 
-            def on_a_free_core(job: Any) -> Any:
-                core = free.get()  # a pool of len(cores) threads: one is always free here
+            def on_free_cores(job: Any) -> Any:
+                slot = free.get()  # a pool of len(slots) threads: one is always free here
                 try:
-                    return _on_leased_core(run_task, job, core)
+                    return _on_leased_cores(run_task, job, slot)
                 finally:
-                    free.put(core)
+                    free.put(slot)
 
-            with ThreadPoolExecutor(max_workers=len(self.cores), thread_name_prefix="annsweep-job") as pool:
-                futures = {pool.submit(on_a_free_core, job): i for i, job in enumerate(jobs)}
+            with ThreadPoolExecutor(max_workers=len(slots), thread_name_prefix="annsweep-job") as pool:
+                futures = {pool.submit(on_free_cores, job): i for i, job in enumerate(jobs)}
                 pending: set[Future] = set(futures)
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -100,10 +123,11 @@ class LocalExecutor:
         return outcomes
 
 
-def _on_leased_core(run_task: RunTask, job: Any, core: int) -> Any:
-    """A local build on ``core``, once no other sweep of this machine (or Ray task) holds it."""
-    with core_lease([core], waiting=f"core {core} is in use by another annsweep sweep; waiting for it"):
-        return run_task(job, core)
+def _on_leased_cores(run_task: RunTask, job: Any, cores: tuple[int, ...]) -> Any:
+    """A local build on ``cores``, once no other sweep of this machine (or Ray task) holds any of them."""
+    named = f"core {cores[0]} is" if len(cores) == 1 else f"cores {', '.join(map(str, cores))} are"
+    with cores_lease(len(cores), cores, waiting=f"{named} in use by another annsweep sweep; waiting for it"):
+        return run_task(job, cores)
 
 
 # --- core leases (local builds and Ray tasks) -----------------------------------------------------
@@ -121,16 +145,31 @@ def core_lease(cores: Sequence[int] | None = None, poll_s: float = 0.2, waiting:
     one-CPU tasks per node at a time, so with ``num_cpus`` ≤ the node's cores a free core is always
     found.  Otherwise the caller waits (``waiting`` is printed once).
     """
+    with cores_lease(1, cores, poll_s, waiting) as held:
+        yield held[0]
+
+
+@contextmanager
+def cores_lease(count: int, cores: Sequence[int] | None = None, poll_s: float = 0.2,
+                waiting: str = "") -> Iterator[tuple[int, ...]]:
+    """Hold ``count`` cores of ``cores`` (default: this process's) exclusively, highest free first,
+    until the block ends: the lease of a ``--threads N`` worker (N cores), as :func:`core_lease` is
+    of one.  All or nothing: when fewer than ``count`` are free, those just taken are let go before
+    waiting, so two leases that each hold part of what the other needs never wait for each other."""
     cores = sorted(cores if cores is not None else os.sched_getaffinity(0), reverse=True)
+    if not 1 <= count <= len(cores):
+        raise ValueError(f"cannot lease {count} core(s) of {sorted(cores)}")
     if not LEASE_DIR.is_dir():
         LEASE_DIR.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):
             LEASE_DIR.chmod(0o1777)
     told = False
     while True:
+        held: list[tuple[int, int]] = []  # (core, fd)
         for core in cores:
-            path = LEASE_DIR / f"core-{core}.lock"
-            fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+            if len(held) == count:
+                break
+            fd = os.open(LEASE_DIR / f"core-{core}.lock", os.O_RDONLY | os.O_CREAT, 0o666)
             with contextlib.suppress(OSError):
                 os.fchmod(fd, 0o666)
             try:
@@ -138,12 +177,15 @@ def core_lease(cores: Sequence[int] | None = None, poll_s: float = 0.2, waiting:
             except BlockingIOError:
                 os.close(fd)
                 continue
-            try:
-                yield core
-            finally:
+            held.append((core, fd))
+        try:
+            if len(held) == count:
+                yield tuple(core for core, _ in held)
+                return
+        finally:
+            for _, fd in held:
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)
-            return
         if waiting and not told:
             print(waiting, flush=True)
             told = True
@@ -153,10 +195,10 @@ def core_lease(cores: Sequence[int] | None = None, poll_s: float = 0.2, waiting:
 # --- Ray ----------------------------------------------------------------------------------------
 
 
-def _leased(run_task: RunTask, job: Any) -> Any:
-    """Inside a Ray task: lease a core of this node, then the same path as a local build."""
-    with core_lease() as core:
-        return run_task(job, core)
+def _leased(run_task: RunTask, job: Any, threads: int = 1) -> Any:
+    """Inside a Ray task: lease a core of this node (``threads`` cores), then the same path as a local build."""
+    with cores_lease(threads, waiting=f"waiting for {threads} free core(s) of this node") as cores:
+        return run_task(job, cores)
 
 
 @dataclass
@@ -164,6 +206,7 @@ class RayExecutor:
     address: str | None = None  # None: start a local Ray instance with every core of this machine
     max_retries: int = 2
     init_kwargs: dict[str, Any] | None = None
+    threads: int = 1  # --threads N: each task asks Ray for N CPUs and leases N cores of its node
 
     def run(self, jobs: Sequence[Any], run_task: RunTask, fail: Callable[[Any, str], Any]) -> list[Any]:
         try:
@@ -177,8 +220,8 @@ class RayExecutor:
             os.environ.setdefault("RAY_TQDM_PATCH_PRINT", "0")
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False, **(self.init_kwargs or {}))
         try:
-            remote = ray.remote(num_cpus=1, max_retries=self.max_retries)(_leased)
-            refs = [remote.remote(run_task, job) for job in jobs]
+            remote = ray.remote(num_cpus=self.threads, max_retries=self.max_retries)(_leased)
+            refs = [remote.remote(run_task, job, self.threads) for job in jobs]
             index = {ref: i for i, ref in enumerate(refs)}
             outcomes: list[Any] = [None] * len(jobs)
             pending = list(refs)

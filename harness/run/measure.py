@@ -139,7 +139,7 @@ def measure_run(algo: Any, job: WorkerJob, mode: str, params: dict[str, Any], qu
                 warmup_s: float = 0.0) -> RunRecord:
     """Time the job's repeats of one setting in ``mode`` under the proof, each in its own query order;
     then the canary; score the fastest repeat's answers against ``key``."""
-    name, k, runs, core = job.algorithm, job.k, job.runs, int(job.core)
+    name, k, runs, cores, threads = job.algorithm, job.k, job.runs, job.pinned_cores, job.threads
     nq = key.test.shape[0]
     orders = [np.random.default_rng(ORDER_SEED + r).permutation(nq) for r in range(runs)]
     # Inputs are made before the timed phase: for single mode, the rows one by one.
@@ -179,13 +179,15 @@ def measure_run(algo: Any, job: WorkerJob, mode: str, params: dict[str, Any], qu
     record = RunRecord(
         mode=mode, query_params=params, neighbors=ids, scores=scores, recalls=recall,
         repeat_times_s=np.asarray(walls, dtype=np.float64) / 1e9, best_time_s=best_wall / 1e9,
-        qps=nq / (best_wall / 1e9), repeat_spread=max(walls) / min(walls), proof=proof_record(proof, core, storage),
+        qps=nq / (best_wall / 1e9), repeat_spread=max(walls) / min(walls),
+        proof=proof_record(proof, cores, storage, threads),
         series=algo.series() or name, warmup_s=warmup_s, extra_metrics=extra,
         task_metrics=key.task(ids) if key.task is not None else {}, latencies_ns=latencies,
         latency_percentiles=latency_percentiles(latencies[best_index]) if latencies is not None else {},
         canary_time_s=canary_wall / 1e9, cache_ratio=cache_ratio, caching_suspected=bool(caching),
     )
-    flag = "" if proof.ok(core, storage) else f"  NOT SINGLE-THREADED ({proof.describe()})"
+    claim = "SINGLE-THREADED" if threads == 1 else f"{threads}-THREADED"
+    flag = "" if record.proof.single_thread_ok else f"  NOT {claim} ({proof.describe(threads)})"
     if caching:
         flag += f"  CACHING SUSPECTED (perturbed queries {cache_ratio:.1f}x slower than the best repeat)"
     quality = "".join(f" {m}={v:.4f}" for m, v in record.task_metrics.items())
@@ -194,7 +196,9 @@ def measure_run(algo: Any, job: WorkerJob, mode: str, params: dict[str, Any], qu
     return record
 
 
-def proof_record(proof: PhaseProof, core: int, waits_for_storage: bool = False) -> ProofRecord:
+def proof_record(proof: PhaseProof, cores: int | tuple[int, ...], waits_for_storage: bool = False,
+                 threads: int = 1) -> ProofRecord:
+    """The stored proof: its measures and the verdict for the worker's ``cores`` and ``threads``."""
     return ProofRecord(proof.cpu_ratio, proof.other_threads_cpu_s, proof.contention_s, proof.active_threads,
-                       proof.num_threads, proof.affinity, proof.ok(core, waits_for_storage), proof.outside_wait_s,
-                       proof.storage_read_bytes)
+                       proof.num_threads, proof.affinity, proof.ok(cores, waits_for_storage, threads),
+                       proof.outside_wait_s, proof.storage_read_bytes, threads)

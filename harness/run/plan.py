@@ -2,7 +2,8 @@
 everything refused before any worker starts, each with a line saying why.
 
 Refused here (nothing is run or written): an adapter unavailable on this machine (a missing
-library), one that does not accept the dataset, a config.yml whose grid or values break the
+library), one that does not accept the dataset, one without ``parallel_batch`` when the catalogue's
+``threads`` (``--threads N``) is above one, a config.yml whose grid or values break the
 adapter's parameter declarations, and a build whose result file already holds another build's or
 another dataset file's results (a name reused for different data never mixes results).
 """
@@ -62,7 +63,7 @@ def check_settings(catalogue: Catalogue, definition: AlgorithmDefinition, builds
 
 def plan_sweep(algorithms: list[str], dataset: Dataset, catalogue: Catalogue, *, k: int, runs: int,
                modes: tuple[str, ...], group: str | None, force: bool, results_root: Path, data_root: Path,
-               command_line: list[str], retry_failed: bool = False) -> Plan:
+               command_line: list[str], retry_failed: bool = False, index_cache: Path | None = None) -> Plan:
     plan = Plan()
     builds: list[tuple[AlgorithmDefinition, BuildSpec]] = []
     for name in algorithms:
@@ -77,7 +78,9 @@ def plan_sweep(algorithms: list[str], dataset: Dataset, catalogue: Catalogue, *,
             print(f"skip {name}: unavailable here — {problem}")
             plan.outcomes.append(BuildOutcome(name, "-", "unavailable", error=problem))
             continue
-        reason = catalogue.unsupported(definition, dataset)
+        # --threads N (the catalogue's threads) is for adapters whose batch search runs on N threads.
+        reason = catalogue.unsupported(definition, dataset) or catalogue.unsupported_threads(definition,
+                                                                                             catalogue.threads)
         if reason:
             print(f"skip {name}: {reason}")
             plan.outcomes.append(BuildOutcome(name, "-", "unsupported", error=reason))
@@ -97,7 +100,7 @@ def plan_sweep(algorithms: list[str], dataset: Dataset, catalogue: Catalogue, *,
         builds.extend((definition, b) for b in mine)
     results_root = Path(results_root).resolve()
     for i, (definition, build) in enumerate(builds, 1):
-        final = results.result_path(results_root, dataset.name, k, build.algorithm, build.slug)
+        final = results.result_path(results_root, dataset.name, k, build.algorithm, build.slug, catalogue.threads)
         label = f"[{i}/{len(builds)}] {build.algorithm} {build.slug}"
         existing = results.read_header(final)
         if existing is not None:
@@ -116,8 +119,10 @@ def plan_sweep(algorithms: list[str], dataset: Dataset, catalogue: Catalogue, *,
             algorithms_root=catalogue.root.resolve(), build=build.build, build_slug=build.slug,
             queries=build.queries, dataset=dataset.name, dataset_path=dataset.path.resolve(),
             representation=dataset.representation_name, dataset_sha256=dataset.sha256, k=k, runs=runs,
-            modes=tuple(modes), result_path=final, data_root=Path(data_root).resolve(), command_line=command_line,
-            label=label, environment=full_requirements(definition.environment) if definition.environment else ()))
+            modes=tuple(modes), threads=catalogue.threads, result_path=final, data_root=Path(data_root).resolve(),
+            command_line=command_line,
+            label=label, environment=full_requirements(definition.environment) if definition.environment else (),
+            index_cache=Path(index_cache).resolve() if index_cache is not None else None))
     return plan
 
 

@@ -1,6 +1,8 @@
 """The single-thread proof, in one place for the runner and the worker: the thread variables every
 worker starts with, pinning a worker to one core, and :class:`PhaseMonitor`, which measures how
-many threads a timed phase really used.
+many threads a timed phase really used.  With ``--threads N`` the same pieces pin a worker to N
+cores with N-thread pools, and the proof checks the other way round: the phase used at most its N
+cores and kept them busy (:meth:`PhaseProof.threads_ok`).
 
 Imported by the worker *before* numpy or any adapter library (thread pools are sized when a
 library loads), so this module imports nothing heavy.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,15 +25,16 @@ THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VEC
               "NUMEXPR_NUM_THREADS", "RAYON_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
-def thread_environment() -> dict[str, str]:
-    """The thread variables of a worker process: one thread for every pool."""
-    return {var: "1" for var in THREAD_ENV}
+def thread_environment(threads: int = 1) -> dict[str, str]:
+    """The thread variables of a worker process: ``threads`` threads (default one) for every pool."""
+    return {var: str(int(threads)) for var in THREAD_ENV}
 
 
-def pin(core: int) -> None:
-    """Pin this process to ``core`` with one-thread pools; it dies with its parent (the runner)."""
-    os.environ.update(thread_environment())  # this process's own pools, sized at library import
-    os.sched_setaffinity(0, {core})
+def pin(cores: int | Iterable[int], threads: int = 1) -> None:
+    """Pin this process to ``cores`` (one core, or one per thread) with pools of ``threads`` threads;
+    it dies with its parent (the runner)."""
+    os.environ.update(thread_environment(threads))  # this process's own pools, sized at library import
+    os.sched_setaffinity(0, {cores} if isinstance(cores, int) else set(cores))
     # Die with the runner: a killed sweep must not leave workers running on.  The runner starts
     # the worker under setpriv --pdeathsig (set before Python starts); here it is set again, and a
     # runner that died before it was set is noticed by the parent no longer being the runner.
@@ -68,6 +72,15 @@ OUTSIDE_WAIT_SHARE = 0.10
 # ...and both only when the core was lost for longer than this: a phase of a few milliseconds is
 # easily interrupted for a fraction of one by a daemon, which says nothing about the run.
 MIN_LOST_S = 0.002
+# --threads N > 1 (mode batch-Nt): the phase must have kept each of its N cores busy, on average at
+# least half of the time (batch calls have serial parts: the Python call, merging the threads'
+# answers; hnswlib and faiss IVF on two cores measured 1.74-1.95 on random-s-dense, down to 1.48 on
+# random-xs-dense's 2-5 ms batches, where thread start-up weighs) and at most MAX_CPU_RATIO of it
+# (more than N cores' worth means threads escaped).  A library that ignores the setting answers on
+# one thread: CPU/wall <= 1 plus the helpers' crumbs, so for N = 2 the floor is raised above one core
+# (MIN_THREADED_CPU_RATIO), else a one-thread run at 1.00 would pass the bound 0.5 * 2.
+MIN_THREADED_CORE_SHARE = 0.5
+MIN_THREADED_CPU_RATIO = 1.25
 
 
 @dataclass
@@ -106,8 +119,9 @@ class PhaseProof:
     storage_read_bytes: int = 0  # read from storage by the process (/proc/self/io read_bytes)
     schedstat: bool = True  # every thread's run-queue wait was known, so outside_wait_s is measured
 
-    def ok(self, core: int, waits_for_storage: bool = False) -> bool:
-        """One thread at a time, on ``core``, and the core the worker's alone.
+    def ok(self, cores: int | Sequence[int], waits_for_storage: bool = False, threads: int = 1) -> bool:
+        """One thread at a time, on ``cores`` (its one core), and the core the worker's alone; or, for
+        ``threads`` > 1, the N-thread proof (:meth:`threads_ok`).
 
         CPU/wall below MIN_CPU_RATIO means the worker lost its core, unless the adapter declares that
         its queries wait for storage (an SSD index reading past the page cache) and the phase shows
@@ -115,6 +129,10 @@ class PhaseProof:
         process holding the core (only measurable with schedstat).  A worker that sleeps without
         reading, e.g. while a server process answers for it, stays flagged.
         """
+        allowed = [cores] if isinstance(cores, int) else sorted(cores)
+        if threads > 1:
+            return self.threads_ok(allowed, threads)
+        core = allowed[0] if len(allowed) == 1 else None  # one thread on several cores: never ok
         lost = self.wall_s - self.cpu_s  # time the worker had no CPU
         io_wait = waits_for_storage and self.schedstat and self.storage_read_bytes > 0
         return (self.cpu_ratio <= MAX_CPU_RATIO and self.affinity == [core]
@@ -122,16 +140,38 @@ class PhaseProof:
                 and (self.cpu_ratio >= MIN_CPU_RATIO or lost <= MIN_LOST_S or io_wait)
                 and self.outside_wait_s <= max(OUTSIDE_WAIT_SHARE * self.wall_s, MIN_LOST_S))
 
+    def threads_ok(self, cores: Sequence[int], threads: int) -> bool:
+        """N threads on the worker's N cores, each core busy: every thread's affinity within ``cores``
+        and CPU/wall within :func:`threaded_cpu_bounds`.
+
+        Threads legitimately share the work here, so the contention rule does not apply; nor does
+        the outside-wait rule (a thread's run-queue wait is explained away by its siblings' CPU on
+        the other cores, so it never fires): a core lost to another process shows as CPU/wall
+        below the floor instead, when it is lost for long enough to matter.
+        """
+        low, high = threaded_cpu_bounds(threads)
+        return (len(cores) == threads and bool(self.affinity) and set(self.affinity) <= set(cores)
+                and low <= self.cpu_ratio <= high)
+
     @property
     def cpu_ratio(self) -> float:
         return self.cpu_s / self.wall_s if self.wall_s > 0 else 0.0
 
-    def describe(self) -> str:
+    def describe(self, threads: int = 1) -> str:
+        if threads > 1:
+            low, high = threaded_cpu_bounds(threads)
+            return (f"cpu/wall {self.cpu_ratio:.2f} (needs {low:.2f}-{high:.2f}), {self.active_threads} busy "
+                    f"threads, affinity {self.affinity}")
         return (f"cpu/wall {self.cpu_ratio:.2f}, {self.contention_s:.3f}s of threads competing, "
                 f"{self.outside_wait_s:.3f}s waiting for another process, "
                 f"{self.storage_read_bytes / 2**20:.1f} MiB read from storage, "
                 f"{self.other_threads_cpu_s:.2f}s CPU off the query thread, {self.active_threads} busy threads, "
                 f"affinity {self.affinity}")
+
+
+def threaded_cpu_bounds(threads: int) -> tuple[float, float]:
+    """The CPU/wall range of an N-thread phase that passes the proof (see MIN_THREADED_CORE_SHARE)."""
+    return max(MIN_THREADED_CORE_SHARE * threads, MIN_THREADED_CPU_RATIO), MAX_CPU_RATIO * threads
 
 
 def thread_times() -> dict[int, ThreadTimes]:
