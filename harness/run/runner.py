@@ -178,7 +178,8 @@ def run_build(job: WorkerJob, timeout_s: float, python: Path | None = None,
                 if error:
                     _kill(proc)
                     if not error.startswith("timeout"):
-                        error += f" {_phase(log_path)}; last output: {_tail(log_path)}"
+                        tail = _tail(log_path)
+                        error += f" {_phase(log_path)}" + (f"; last output: {tail}" if tail else "")
                     results.mark_failed(final, error, job.header())
                     return BuildOutcome(job.algorithm, job.build_slug, "failed", final, error,
                                         time.monotonic() - start)
