@@ -371,3 +371,22 @@ def test_the_default_memory_limit_is_a_share_of_the_machine_per_concurrent_build
     two = runner.memory_limit_of(runner.RunOptions(jobs=2))
     assert 0.5 * total < one < total and abs(two - one / 2) <= 1
     assert runner.memory_limit_of(runner.RunOptions(memory_limit=None)) is None
+
+
+def test_the_memory_watch_counts_the_whole_process_tree():
+    from harness.run.memory_watch import MemoryWatch
+
+    hold = ("import numpy, subprocess, sys, time; x = numpy.ones(150 * 2**20, dtype='u1'); print('up', flush=True);"
+            "time.sleep(30)")
+    parent = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', "
+                               f"{hold!r}])"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout.readline().strip() == "up"  # the child holds its 150 MiB
+        watch = MemoryWatch(parent.pid)
+        rss = watch.sample()
+        assert rss >= 150 * 2**20 and watch.peak == rss and len(watch._tree) == 2  # the 150 MiB are the child's
+    finally:
+        for child in psutil.Process(parent.pid).children(recursive=True):
+            child.kill()
+        parent.kill()
+        parent.wait()

@@ -195,6 +195,6 @@ def test_through_the_runner_one_thread(splade_like, text_dataset, tmp_path, algo
     table = results.load(tmp_path / "results")
     assert len(table) >= 12 and table["index_size_bytes"].gt(0).all()
     assert set(table["series"]) >= {f"{algorithm} {a}" for a in QUERY_ALGORITHMS}
-    assert results.trusted(table).all(), table[["parameters", "cpu_ratio"]]
+    assert results.trusted(table).all(), table[["query_params", "cpu_ratio", "outside_wait_s"]]
     if algorithm == "pisa-impact":
         assert table["recall"].min() > 0.95  # only the quantization separates it from the float ground truth

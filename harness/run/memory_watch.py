@@ -12,7 +12,9 @@ hierarchy, which containers and CI machines rarely give.
 
 from __future__ import annotations
 
+import os
 import re
+import time
 
 import psutil
 
@@ -46,25 +48,58 @@ def format_size(size: float) -> str:
 
 
 class MemoryWatch:
-    """The resident memory of a process and its descendants, and its peak over the samples taken."""
+    """The resident memory of a process and its descendants, and its peak over the samples taken.
+
+    A sample must cost the worker nothing: the runner may share a core with it (``--jobs`` with
+    ``--use-all-cores``, ``--threads N``), and the proof flags a worker that loses its core.  So a sample
+    reads only the tree's own ``/proc`` files (``statm``; children from ``task/*/children``), ~0.1 ms,
+    where ``psutil.Process.children`` reads every process's ``stat`` (milliseconds on a busy machine,
+    which flagged short runs).  Kernels without ``task/*/children`` fall back to psutil once a second.
+    """
 
     def __init__(self, pid: int) -> None:
-        self._root = psutil.Process(pid)
-        self._known: dict[int, psutil.Process] = {pid: self._root}
+        self._root = pid
+        self._tree: set[int] = {pid}
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        self._psutil_at = 0.0
         self.peak = 0
+
+    def _children(self, pid: int) -> list[int]:
+        found = []
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                found.extend(int(c) for c in f.read().split())
+        return found
+
+    def _discover(self) -> None:
+        try:
+            frontier, seen = [self._root], {self._root}
+            while frontier:
+                for child in self._children(frontier.pop()):
+                    if child not in seen:
+                        seen.add(child)
+                        frontier.append(child)
+            self._tree = seen
+        except FileNotFoundError:  # a process ended meanwhile, or no task/*/children: psutil, seldom
+            now = time.monotonic()
+            if now - self._psutil_at >= 1.0:
+                self._psutil_at = now
+                try:
+                    self._tree = {self._root} | {c.pid for c in psutil.Process(self._root).children(recursive=True)}
+                except psutil.Error:
+                    pass
+        except OSError:
+            pass
 
     def sample(self) -> int:
         """Current RSS of the tree in bytes (processes that ended meanwhile count 0)."""
-        try:
-            for child in self._root.children(recursive=True):
-                self._known.setdefault(child.pid, child)  # kept: Process objects cache their identity
-        except psutil.Error:
-            pass
+        self._discover()
         total = 0
-        for pid, proc in list(self._known.items()):
+        for pid in list(self._tree):
             try:
-                total += proc.memory_info().rss
-            except psutil.Error:
-                del self._known[pid]
+                with open(f"/proc/{pid}/statm") as f:
+                    total += int(f.read().split()[1]) * self._page
+            except (OSError, ValueError, IndexError):
+                self._tree.discard(pid)
         self.peak = max(self.peak, total)
         return total
