@@ -19,8 +19,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
-
 from harness import paths, results
 from harness.data.dataset import Dataset
 from harness.data.store import open_dataset
@@ -30,7 +28,7 @@ from harness.run.job import WorkerJob
 from harness.run.memory_watch import POLL_S, MemoryWatch, default_limit, format_size
 from harness.run.plan import BuildOutcome, algorithms_for, plan_sweep
 
-__all__ = ["BuildOutcome", "RunOptions", "algorithms_for", "default_core", "run_sweep", "run_task"]
+__all__ = ["BuildOutcome", "RunOptions", "algorithms_for", "check_options", "default_core", "run_sweep", "run_task"]
 from harness.run.proof import RUNNER_PID, thread_environment
 
 DEFAULT_TIMEOUT_S = 3600.0
@@ -104,6 +102,12 @@ def modes_of(options: RunOptions) -> tuple[str, ...]:
         raise ValueError(f"--threads {options.threads} measures only mode {mode}; it cannot be combined with "
                          f"modes {','.join(options.modes)}")
     return (mode,)
+
+
+def check_options(options: RunOptions) -> None:
+    """Refuse options that cannot run here (modes, cores, executor) before a dataset is opened or prepared."""
+    modes_of(options)
+    make_executor(options)
 
 
 def make_executor(options: RunOptions) -> executors.Executor:
@@ -217,10 +221,7 @@ def _wait(proc: subprocess.Popen, timeout_s: float, memory_limit: int | None) ->
         if now > deadline:
             return None, f"timeout: no result after {timeout_s:g}s, worker killed"
         if watch is not None:
-            try:
-                rss = watch.sample()
-            except psutil.Error:  # it ended between the wait and the sample
-                continue
+            rss = watch.sample()  # 0 when the tree ended between the wait and the sample
             if rss > memory_limit:
                 return None, (f"out of memory: the worker's resident memory reached {format_size(rss)}, over "
                               f"--memory-limit {format_size(memory_limit)}; worker killed")
