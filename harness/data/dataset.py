@@ -271,6 +271,12 @@ class Dataset:
         """nq×100 float32 exact distances (smaller is closer)."""
         return self._read_ground_truth("distances").astype(np.float32, copy=False)
 
+    @cached_property
+    def stored_distances(self) -> np.ndarray:
+        """The exact distances in the file's own dtype (ann-benchmarks' ``write_output`` stores float64):
+        what ann-benchmarks' recall thresholds, so annsweep's ``recall_ab`` is computed from them too."""
+        return self._read_ground_truth("distances")
+
     @property
     def queries(self) -> Matrix | list[str] | QuerySet:
         """What an adapter is asked: the test vectors, the query texts of a text dataset, or every

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from harness.results import recall_column
+
 
 @dataclass(frozen=True)
 class RunMetric:
@@ -38,7 +40,9 @@ def _column(name: str, scale: float = 1.0, valid_min: float | None = None) -> Ca
 
 
 RUN_METRICS: dict[str, RunMetric] = {m.name: m for m in [
-    RunMetric("recall", "Recall@{k}", _column("recall"), True, reference=0.90),
+    # Two conventions of one recall@k (README, "Two recall conventions"); the label names which.
+    RunMetric("recall", "recall@{k} (tie-aware, rel 1e-5)", _column("recall"), True, reference=0.90),
+    RunMetric("recall_ab", "recall@{k} (ann-benchmarks, abs 1e-3)", _column("recall_ab"), True, reference=0.90),
     RunMetric("qps", "Queries per second (1/s)", _column("qps"), True, log_scale=True),
     RunMetric("build_time", "Build time (s)", _column("build_time_s"), False, log_scale=True),
     RunMetric("index_size", "Index size (MiB)", _column("index_size_bytes", 2.0**-20, valid_min=0), False,
@@ -65,6 +69,17 @@ def run_metric(name: str) -> RunMetric:
         return RUN_METRICS[name]
     except KeyError:
         raise ValueError(f"unknown metric {name!r} (known: {', '.join(RUN_METRICS)})") from None
+
+
+def recall_metric(convention: str = "tie-aware") -> RunMetric:
+    """The recall metric of a convention: ``tie-aware`` (annsweep's, the default) or ``ab``
+    (ann-benchmarks')."""
+    return RUN_METRICS[recall_column(convention)]
+
+
+def with_recall(name: str, convention: str = "tie-aware") -> str:
+    """A metric name with "recall" standing for the chosen convention's recall (any other name as given)."""
+    return recall_column(convention) if name == "recall" else name
 
 
 def pareto_frontier(x: np.ndarray, y: np.ndarray, x_higher_is_better: bool = True,

@@ -19,10 +19,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from harness.report.metrics import RunMetric, pareto_frontier, run_metric  # noqa: E402
+from harness.report.metrics import RunMetric, pareto_frontier, run_metric, with_recall  # noqa: E402
 from harness.results import series_of, trusted  # noqa: E402
 
-# The figures `annsweep plot` draws when no --x/--y is given: (x, y), recall on x.
+# The figures `annsweep plot` draws when no --x/--y is given: (x, y), recall on x ("recall" stands for
+# the convention plot_dataset is given: tie-aware by default, or ann-benchmarks'; the axis label says which).
 # Runs of datasets with relevance judgements also get the task-quality frontier (none drawn without them).
 STANDARD_FIGURES = [("recall", "qps"), ("recall", "build_time"), ("recall", "index_size"), ("recall", "p99"),
                     ("nDCG@10", "qps")]
@@ -117,6 +118,10 @@ def draw(frame: pd.DataFrame, x: RunMetric, y: RunMetric, *, title: str, k: int,
     ax.set_xlabel(x.label.format(k=k))
     ax.set_ylabel(y.label.format(k=k))
     ax.set_title(title, fontsize=10)
+    missing = int(xs.isna().sum() if x.name == "recall_ab" else ys.isna().sum() if y.name == "recall_ab" else 0)
+    if missing:  # result files written before ann-benchmarks' recall was stored: said, not hidden
+        ax.annotate(f"{missing} run(s) without recall_ab (older result files) not drawn", (0.01, 0.01),
+                    xycoords="axes fraction", fontsize=7, color="grey")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)  # never over the data
     return fig
@@ -124,10 +129,13 @@ def draw(frame: pd.DataFrame, x: RunMetric, y: RunMetric, *, title: str, k: int,
 
 def plot_dataset(frame: pd.DataFrame, out_dir: Path, *, pairs: list[tuple[str, str]] | None = None,
                  raw: bool = False, x_scale: str | None = None,
-                 colors: dict[str, tuple] | None = None) -> list[Figure]:
-    """Every figure for every (dataset, k, mode) in ``frame``; returns what was written."""
+                 colors: dict[str, tuple] | None = None, recall: str = "tie-aware") -> list[Figure]:
+    """Every figure for every (dataset, k, mode) in ``frame``; returns what was written.
+
+    ``recall`` (``tie-aware`` or ``ab``) is the convention the metric ``recall`` of ``pairs`` stands
+    for (``recall_ab`` can also be named directly); figure files are named after the metric drawn."""
     pairs = pairs or STANDARD_FIGURES
-    metrics = [(run_metric(a), run_metric(b)) for a, b in pairs]
+    metrics = [(run_metric(with_recall(a, recall)), run_metric(with_recall(b, recall))) for a, b in pairs]
     frame = ok_runs(frame)
     colors = colors or algorithm_colors(list(series_of(frame).unique()))
     out_dir.mkdir(parents=True, exist_ok=True)

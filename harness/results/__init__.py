@@ -20,11 +20,15 @@ from harness.results.files import (
     temp_path,
 )
 from harness.results.tables import (
+    RECALL_CONVENTIONS,
+    RECALL_DESCRIPTIONS,
     RUN_COLUMNS,
     TASK_COLUMNS,
     load,
     mode_threads,
     read_runs,
+    recall_column,
+    recall_note,
     run_table,
     series_of,
     summarize,
@@ -32,7 +36,7 @@ from harness.results.tables import (
     trusted,
 )
 
-__all__ = ["RUN_COLUMNS", "TASK_COLUMNS", "BuildFacts", "ProofRecord", "ResultHeader", "ResultWriter", "RunRecord",
-           "load", "mark_failed", "mode_threads", "read_header", "read_runs", "read_status", "remove_stale",
-           "result_path", "run_table", "series_of", "stale_temp_files", "summarize", "temp_path", "threaded_mode",
-           "trusted"]
+__all__ = ["RECALL_CONVENTIONS", "RECALL_DESCRIPTIONS", "RUN_COLUMNS", "TASK_COLUMNS", "BuildFacts", "ProofRecord",
+           "ResultHeader", "ResultWriter", "RunRecord", "load", "mark_failed", "mode_threads", "read_header",
+           "read_runs", "read_status", "recall_column", "recall_note", "remove_stale", "result_path", "run_table",
+           "series_of", "stale_temp_files", "summarize", "temp_path", "threaded_mode", "trusted"]

@@ -8,11 +8,13 @@ File attrs: the :class:`ResultHeader` (``format_version``, ``algorithm``, ``data
 ``build_params`` (JSON), ``build_slug``, ``dataset_sha256``, ``threads``), ``runs`` (timed repeats),
 ``status`` (``running`` while written, then ``ok`` | ``failed``), ``error``, ``environment`` and
 ``threadpools`` (JSON), and the :class:`BuildFacts` (build time, memory deltas, ``index_size_bytes``,
-``scored_representation``, ``peak_rss_bytes``, ``index_cache``, ``index_load_time_s``).
+``scored_representation``, ``scored_distance``, ``peak_rss_bytes``, ``index_cache``, ``index_load_time_s``).
 Each group ``runs/<nnn>-<mode>`` is one :class:`RunRecord`: ``neighbors`` (nq×k ids), ``scores``
 (their exact distances, smaller is closer), ``recalls`` (per query), ``latencies_ns`` (repeats×nq,
-single mode) and attrs with the query params (JSON), every repeat's wall time, ``qps``,
-``recall``, the single-thread proof and ``series`` (the curve the run is drawn on: the
+single mode), ``recalls_ab`` (per query, ann-benchmarks' convention) and attrs with the query params
+(JSON), every repeat's wall time, ``qps``, ``recall`` (tie-aware: within a relative 1e-5 of the k-th
+true distance), ``recall_ab`` (ann-benchmarks': within d_k + 1e-3 absolute; absent from files written
+before it, read as NaN), the single-thread proof and ``series`` (the curve the run is drawn on: the
 algorithm's name, or e.g. a pipeline's shape).
 
 A result file is written under a hidden temporary name and renamed when complete, so a killed
@@ -81,6 +83,9 @@ class BuildFacts:
     # that build's, the index size the loaded index's), "saved" (built, then saved), "" (neither).
     index_cache: str = ""
     index_load_time_s: float = float("nan")  # how long the load took (checks included); NaN: built
+    # The distance ``scores`` are in (euclidean, angular, ip; "" in files before it was stored), so an
+    # export (e.g. to ann-benchmarks, whose result files name it) needs no dataset file.
+    scored_distance: str = ""
 
 
 @dataclass(frozen=True)
@@ -122,14 +127,22 @@ class RunRecord:
     canary_time_s: float = float("nan")  # the same queries perturbed, after the timed repeats
     cache_ratio: float = float("nan")  # canary / best repeat: ~1 for an index, >> 1 for a cache
     caching_suspected: bool = False
+    recalls_ab: np.ndarray | None = None  # recall@k per query, ann-benchmarks' convention (None: not measured)
 
     @property
     def recall(self) -> float:
+        """Tie-aware recall@k (annsweep's convention), the mean over queries."""
         return float(self.recalls.mean())
+
+    @property
+    def recall_ab(self) -> float:
+        """ann-benchmarks' recall@k (d_k + 1e-3), the mean over queries; NaN when not measured."""
+        return float(self.recalls_ab.mean()) if self.recalls_ab is not None else float("nan")
 
     def attrs(self) -> dict[str, Any]:
         return {
             "mode": self.mode, "query_params": self.query_params, "status": "ok", "recall": self.recall,
+            "recall_ab": self.recall_ab,
             "repeat_times_s": self.repeat_times_s, "best_time_s": self.best_time_s, "qps": self.qps,
             "repeat_spread": self.repeat_spread, **asdict(self.proof), "extra_metrics": self.extra_metrics,
             "warmup_s": self.warmup_s, "series": self.series, **self.task_metrics, **self.latency_percentiles,
@@ -164,6 +177,8 @@ class ResultWriter:
         g.create_dataset("neighbors", data=record.neighbors.astype(np.int32))
         g.create_dataset("scores", data=record.scores.astype(np.float32))
         g.create_dataset("recalls", data=record.recalls.astype(np.float32))
+        if record.recalls_ab is not None:
+            g.create_dataset("recalls_ab", data=record.recalls_ab.astype(np.float32))
         if record.latencies_ns is not None:
             g.create_dataset("latencies_ns", data=record.latencies_ns)
         _write_attrs(g, record.attrs())

@@ -2,6 +2,11 @@
 (:func:`load`), the curve each run is drawn on (:func:`series_of`), and the summaries the command
 line prints (:func:`summarize`, :func:`run_table`).  Reading only: result files are written by
 :mod:`harness.results.files`.
+
+Every run carries two recalls@k (see the README, "Two recall conventions"): ``recall``, annsweep's
+tie-aware one (a hit within a relative 1e-5 of the k-th true distance), and ``recall_ab``,
+ann-benchmarks' (within d_k + 1e-3, absolute).  Files written before ``recall_ab`` existed read NaN
+there (:func:`recall_note` says how many runs).
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from harness import paths
 from harness.results.files import plain
 
 RUN_COLUMNS = [
-    "dataset", "k", "algorithm", "series", "build", "mode", "threads", "status", "recall", "qps", "query_params",
+    "dataset", "k", "algorithm", "series", "build", "mode", "threads", "status", "recall", "recall_ab", "qps",
+    "query_params",
     "build_params",
     "build_time_s", "index_size_bytes", "rss_delta_bytes", "uss_delta_bytes", "best_time_s", "repeat_times_s",
     "peak_rss_bytes", "index_cache", "index_load_time_s",
@@ -29,6 +35,32 @@ RUN_COLUMNS = [
     "affinity", "single_thread_ok", "canary_time_s", "cache_ratio", "caching_suspected", "warmup_s",
     "nDCG@10", "R@2", "R@10", "R@100", "RR@10", "extra_metrics", "environment", "error", "file",
 ]
+
+
+# --recall: which convention a table, figure or leaderboard ranks by, and the run column holding it.
+RECALL_CONVENTIONS = {"tie-aware": "recall", "ab": "recall_ab"}
+RECALL_DESCRIPTIONS = {"tie-aware": "tie-aware, rel 1e-5", "ab": "ann-benchmarks, abs 1e-3"}
+
+
+def recall_column(convention: str) -> str:
+    """The run column of a recall convention (``tie-aware`` → ``recall``, ``ab`` → ``recall_ab``)."""
+    try:
+        return RECALL_CONVENTIONS[convention]
+    except KeyError:
+        raise ValueError(f"unknown recall convention {convention!r} (known: "
+                         f"{', '.join(RECALL_CONVENTIONS)})") from None
+
+
+def recall_note(frame: pd.DataFrame, convention: str = "ab") -> str:
+    """A line naming the successful runs without a value of ``convention``'s recall (result files
+    written before annsweep stored ann-benchmarks' recall), or "" when every run has it."""
+    column = recall_column(convention)
+    ok = frame[frame["status"] == "ok"]
+    missing = int(pd.to_numeric(ok.get(column, pd.Series(np.nan, index=ok.index)), errors="coerce").isna().sum())
+    if not missing:
+        return ""
+    return (f"note: {missing} of {len(ok)} run(s) have no {column} ({RECALL_DESCRIPTIONS[convention]}): their "
+            f"result files predate it; shown as NaN, never ranked")
 
 
 def iter_result_files(root: Path, dataset: str | None = None) -> Iterator[Path]:
@@ -115,6 +147,10 @@ def check_row(row: dict[str, Any]) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value) \
                 or not low <= value <= high or (key != "recall" and value == 0):
             raise ValueError(f"a run's {key} is {value!r}")
+    value = row.get("recall_ab")  # absent (or NaN) in files written before it was stored
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                              or not (np.isnan(value) or 0.0 <= value <= 1.0)):
+        raise ValueError(f"a run's recall_ab is {value!r}")
 
 
 def load(root: Path | str | None = None, dataset: str | None = None) -> pd.DataFrame:
@@ -140,24 +176,32 @@ def trusted(frame: pd.DataFrame) -> pd.Series:
     return ok & (proof.astype("object") != False) & (cache.astype("object") != True)  # noqa: E712
 
 
-def summarize(frame: pd.DataFrame, threshold: float = 0.9) -> pd.DataFrame:
+def summarize(frame: pd.DataFrame, threshold: float = 0.9, recall: str = "tie-aware") -> pd.DataFrame:
     """Per (dataset, series, mode): runs, failures, best recall, and the best QPS at recall ≥ threshold
     among the trusted runs (flagged ones are counted, never picked).
 
-    A series is the algorithm, or one method of an adapter that stands for several (a pipeline's shape).
+    ``recall`` is the convention thresholded (``tie-aware`` or ``ab``); the columns are named after
+    it (``max_recall``/``recall`` or ``max_recall_ab``/``recall_ab``), and the best run's recall
+    under the other convention is shown beside it.  A series is the algorithm, or one method of an
+    adapter that stands for several (a pipeline's shape).
     """
+    column = recall_column(recall)
+    other = recall_column("ab" if recall == "tie-aware" else "tie-aware")
     rows = []
     frame = frame.assign(series=series_of(frame), trusted=trusted(frame))
+    for name in (column, other):  # absent from a hand-made table, NaN in files before recall_ab
+        frame[name] = pd.to_numeric(frame[name], errors="coerce") if name in frame else np.nan
     for (dataset, algorithm, mode), g in frame.groupby(["dataset", "series", "mode"], dropna=False, sort=True):
         ok = g[g["status"] == "ok"]
-        above = ok[ok["trusted"] & (ok["recall"] >= threshold)]
+        above = ok[ok["trusted"] & (ok[column] >= threshold)]
         best = above.loc[above["qps"].idxmax()] if len(above) else None
         rows.append({
             "dataset": dataset, "algorithm": algorithm, "mode": mode, "runs": len(ok),
             "failed": int((g["status"] != "ok").sum()),
-            "max_recall": ok["recall"].max() if len(ok) else np.nan,
+            f"max_{column}": ok[column].max() if len(ok) else np.nan,
             f"qps@{threshold:g}": best["qps"] if best is not None else np.nan,
-            "recall": best["recall"] if best is not None else np.nan,
+            column: best[column] if best is not None else np.nan,
+            other: best[other] if best is not None else np.nan,
             **({"nDCG@10": best["nDCG@10"] if best is not None else np.nan}
                if ok["nDCG@10"].notna().any() else {}),  # datasets with qrels
             "params": (f"{best['build']} {best['query_params']}" if best is not None else ""),
@@ -184,7 +228,8 @@ def run_table(frame: pd.DataFrame) -> pd.DataFrame:
     size = pd.to_numeric(ok["index_size_bytes"], errors="coerce")
     ok = ok.assign(series=series_of(ok), index_mib=size.where(size >= 0) / 2**20)
     task = [c for c in TASK_COLUMNS if c in ok and ok[c].notna().any()]
-    columns = ["dataset", "k", "mode", "series", "build", "query_params", "recall", *task, "qps", "index_mib"]
+    columns = ["dataset", "k", "mode", "series", "build", "query_params", "recall", "recall_ab", *task, "qps",
+               "index_mib"]
     table = ok[columns].sort_values(["dataset", "k", "mode", "series", "qps"],
                                     ascending=[True, True, True, True, False])
     return table.reset_index(drop=True)

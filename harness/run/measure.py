@@ -31,7 +31,7 @@ from harness.data.groundtruth import distances_of
 from harness.results import ProofRecord, RunRecord
 from harness.run.job import WorkerJob
 from harness.run.proof import PhaseMonitor, PhaseProof
-from harness.run.scoring import answer_rows, knn_recall, latency_percentiles, validate_ids
+from harness.run.scoring import answer_rows, knn_recall, knn_recall_ab, latency_percentiles, validate_ids
 
 # A canary repeat slower than the best repeat by more than this factor (and by more than
 # CACHE_MIN_GAP_NS, so that timer noise on a few-millisecond run cannot flag it) means the timed
@@ -54,6 +54,9 @@ class AnswerKey:
     true_distances: np.ndarray
     distance: str
     task: Callable[[np.ndarray], dict[str, float]] | None = None
+    # The exact distances in the dataset file's own dtype, which ann-benchmarks' recall (recall_ab)
+    # thresholds (None: ``true_distances``).
+    stored_distances: np.ndarray | None = None
 
 
 def memory() -> tuple[int, int]:
@@ -172,6 +175,8 @@ def measure_run(algo: Any, job: WorkerJob, mode: str, params: dict[str, Any], qu
     best_wall = min(walls)
     scores = distances_of(key.train, key.test, ids, key.distance)
     recall = knn_recall(scores, key.true_distances, k)
+    # ann-benchmarks' d_k + 1e-3, stored beside it
+    recall_ab = knn_recall_ab(scores, key.true_distances if key.stored_distances is None else key.stored_distances, k)
     best_index = int(np.argmin(walls))
     latencies = np.stack(all_latencies) if all_latencies else None
     cache_ratio = canary_wall / max(best_wall, 1)
@@ -185,14 +190,15 @@ def measure_run(algo: Any, job: WorkerJob, mode: str, params: dict[str, Any], qu
         task_metrics=key.task(ids) if key.task is not None else {}, latencies_ns=latencies,
         latency_percentiles=latency_percentiles(latencies[best_index]) if latencies is not None else {},
         canary_time_s=canary_wall / 1e9, cache_ratio=cache_ratio, caching_suspected=bool(caching),
+        recalls_ab=recall_ab,
     )
     claim = "SINGLE-THREADED" if threads == 1 else f"{threads}-THREADED"
     flag = "" if record.proof.single_thread_ok else f"  NOT {claim} ({proof.describe(threads)})"
     if caching:
         flag += f"  CACHING SUSPECTED (perturbed queries {cache_ratio:.1f}x slower than the best repeat)"
     quality = "".join(f" {m}={v:.4f}" for m, v in record.task_metrics.items())
-    print(f"  {mode:6s} {json.dumps(params, sort_keys=True)}: recall@{k}={recall.mean():.4f}{quality} "
-          f"qps={record.qps:.1f}{flag}", flush=True)
+    print(f"  {mode:6s} {json.dumps(params, sort_keys=True)}: recall@{k}={recall.mean():.4f} "
+          f"(ann-benchmarks {recall_ab.mean():.4f}){quality} qps={record.qps:.1f}{flag}", flush=True)
     return record
 
 

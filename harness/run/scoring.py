@@ -1,5 +1,6 @@
-"""How good a run's answers are: id validation, tie-aware recall@k against exact ground truth,
-latency percentiles, and task metrics against relevance judgements (ir-measures)."""
+"""How good a run's answers are: id validation, recall@k against exact ground truth under two
+conventions (annsweep's tie-aware one and ann-benchmarks'), latency percentiles, and task metrics
+against relevance judgements (ir-measures)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import numpy as np
 RELATIVE_TOLERANCE = 1e-5
 # Tiny absolute floor for k-th distances at (or very near) zero.
 ABSOLUTE_TOLERANCE = 1e-7
+# ann-benchmarks' convention (ann_benchmarks/plotting/metrics.py, knn_threshold and the epsilon=1e-3
+# default of get_recall_values and knn): a hit is a returned distance <= d_k + 1e-3, absolute.
+AB_EPSILON = 1e-3
 
 
 class InvalidResultError(ValueError):
@@ -75,6 +79,28 @@ def knn_recall(returned_distances: np.ndarray, true_distances: np.ndarray, k: in
     kth = true_distances[:, k - 1].astype(np.float64)
     threshold = kth + np.maximum(RELATIVE_TOLERANCE * np.abs(kth), ABSOLUTE_TOLERANCE)
     hits = returned_distances[:, :k] <= threshold[:, None]
+    return hits.sum(axis=1) / k
+
+
+def knn_recall_ab(returned_distances: np.ndarray, true_distances: np.ndarray, k: int) -> np.ndarray:
+    """ann-benchmarks' recall@k per query ("k-nn" in its plots): a returned id is a hit when its
+    distance is at most the k-th true distance + 1e-3 (absolute, whatever the distances' scale).
+
+    Computed as ann-benchmarks computes it from the files it reads: the returned distances rounded
+    to float32 (its result files store them so; annsweep's ``scores`` too), the k-th true distance
+    in the dtype the dataset file stores it (pass the distances as stored: ``write_output`` writes
+    float64, annsweep float32), the threshold ``d_k + 1e-3`` in that dtype (NumPy 2 keeps a float32
+    plus a Python float in float32, as the scalar in its loop).  So the recall that ann-benchmarks'
+    own ``compute_metrics`` gives for an exported run is this one.
+    """
+    if true_distances.shape[1] < k:
+        raise ValueError(f"ground truth has depth {true_distances.shape[1]}, cannot compute recall@{k}")
+    kth = np.asarray(true_distances[:, k - 1])
+    if kth.dtype not in (np.float32, np.float64):
+        kth = kth.astype(np.float64)
+    threshold = kth + AB_EPSILON
+    returned = np.asarray(returned_distances[:, :k], dtype=np.float32)
+    hits = returned <= threshold[:, None]
     return hits.sum(axis=1) / k
 
 

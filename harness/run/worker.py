@@ -81,8 +81,10 @@ def main(job_path: str) -> int:
         # multi-representation dataset, the one the adapter names (a pipeline: its final one).
         scoring = (dataset.representation(algo.reference_representation or dataset.primary)
                    if dataset.kind == MULTI else dataset)
-        key = AnswerKey(scoring.train, scoring.test, scoring.distances, scoring.distance, _task(dataset, job.k))
-        writer.record_build(dataclasses.replace(facts, scored_representation=scoring.representation_name or ""))
+        key = AnswerKey(scoring.train, scoring.test, scoring.distances, scoring.distance, _task(dataset, job.k),
+                        stored_distances=scoring.stored_distances)
+        writer.record_build(dataclasses.replace(facts, scored_representation=scoring.representation_name or "",
+                                                scored_distance=scoring.distance))
         for index, params in enumerate(job.queries):
             algo.set_query_params(**params)
             t_warm = time.perf_counter_ns()
