@@ -7,6 +7,8 @@ numpy brute force.
 
 from __future__ import annotations
 
+import gzip
+import re
 import struct
 import time
 from pathlib import Path
@@ -15,15 +17,18 @@ import h5py
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from peers.big_ann_writers import u8bin_write, usbin_write, write_sparse_matrix, xbin_write
 
 from harness.data.dataset import Dataset, DatasetError
 from harness.data.importers import (
     import_ann_benchmarks,
+    import_dense,
     import_path,
     import_sparse,
     read_bigann_csr,
     read_bigann_gt,
     read_seismic_bin,
+    read_xbin,
 )
 
 # --- writers and reference, independent of harness.data.importers -----------------------------------
@@ -363,3 +368,132 @@ def test_cli_imports_a_sparse_pair(tmp_path, capsys):
     np.testing.assert_allclose(-data.distances[:, 0], scores.max(axis=1), rtol=1e-5)
     assert cli.main(argv) == 2  # exists: refused without --force
     assert "toy.hdf5" in capsys.readouterr().err
+
+
+# --- big-ann dense files and .csr.gz, written by big-ann-benchmarks' own writers (tests/peers) --------
+
+
+def dense_brute_force(train: np.ndarray, test: np.ndarray, metric: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k in float64 (L2 distance, 1 - cosine, or -dot), full stable sort."""
+    x, q = train.astype(np.float64), test.astype(np.float64)
+    if metric == "euclidean":
+        d = np.sqrt(np.maximum(((q[:, None, :] - x[None, :, :]) ** 2).sum(-1), 0))
+    elif metric == "angular":
+        d = 1 - (q / np.linalg.norm(q, axis=1, keepdims=True)) @ (x / np.linalg.norm(x, axis=1, keepdims=True)).T
+    else:
+        d = -(q @ x.T)
+    ids = np.argsort(d, axis=1, kind="stable")[:, :k]
+    return ids, np.take_along_axis(d, ids, 1)
+
+
+@pytest.fixture
+def dense() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(41)
+    return rng.normal(size=(300, 12)).astype(np.float32), rng.normal(size=(15, 12)).astype(np.float32)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "angular", "ip"])
+def test_fbin_pair_imports_with_computed_ground_truth(tmp_path: Path, dense, metric: str) -> None:
+    train, test = dense
+    xbin_write(train, tmp_path / "base.fbin")
+    xbin_write(test, tmp_path / "query.fbin")
+    path = import_path([str(tmp_path / "base.fbin"), str(tmp_path / "query.fbin")], directory=tmp_path / "data",
+                       metric=metric, progress=False)
+    ids, dist = dense_brute_force(train, test, metric, 100)
+    with Dataset(path) as ds:
+        assert path.name == "base.hdf5" and (ds.kind, ds.distance, ds.n_train, ds.n_test) == ("dense", metric, 300, 15)
+        np.testing.assert_array_equal(ds.train, train)
+        np.testing.assert_array_equal(ds.test, test)
+        np.testing.assert_array_equal(ds.neighbors, ids)
+        np.testing.assert_allclose(ds.distances, dist, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("suffix", "dtype"), [(".u8bin", np.uint8), (".i8bin", np.int8), (".ibin", np.int32)])
+def test_integer_xbin_files_with_a_gt_file(tmp_path: Path, suffix: str, dtype) -> None:
+    rng = np.random.default_rng(42)
+    info = np.iinfo(dtype)
+    lo, hi = max(info.min, -100), min(info.max, 200)
+    train, test = (rng.integers(lo, hi, size=(n, 10)).astype(dtype) for n in (250, 11))
+    (u8bin_write if dtype == np.uint8 else xbin_write)(train, tmp_path / f"base{suffix}")
+    xbin_write(test, tmp_path / f"query{suffix}")
+    ids, dist = dense_brute_force(train, test, "euclidean", 10)
+    # big-ann's ground truth holds squared L2 distances (faiss); annsweep re-scores the ids and stores L2.
+    usbin_write(ids[:, ::-1], dist[:, ::-1] ** 2, tmp_path / "gt.bin")
+    path = import_path([str(tmp_path / f"base{suffix}"), str(tmp_path / f"query{suffix}"), str(tmp_path / "gt.bin")],
+                       "ints", directory=tmp_path / "data", progress=False)  # metric: the euclidean default
+    with Dataset(path) as ds:
+        np.testing.assert_array_equal(ds.train, train.astype(np.float32))  # exact: small integers
+        assert ds.distance == "euclidean" and ds.neighbors.shape == (11, 10)
+        np.testing.assert_array_equal(ds.neighbors, ids)  # closest first again
+        np.testing.assert_allclose(ds.distances, dist, rtol=1e-6)
+
+
+def test_ids_only_ibin_ground_truth_and_a_wrong_one(tmp_path: Path, dense) -> None:
+    train, test = dense
+    xbin_write(train, tmp_path / "base.fbin")
+    xbin_write(test, tmp_path / "query.fbin")
+    ids, dist = dense_brute_force(train, test, "ip", 20)
+    xbin_write(ids.astype(np.int32), tmp_path / "gt.ibin")  # Yandex-style: ids only
+    path = import_dense(tmp_path / "base.fbin", tmp_path / "query.fbin", "ipset", "ip", tmp_path / "gt.ibin",
+                        directory=tmp_path, progress=False)
+    with Dataset(path) as ds:
+        np.testing.assert_array_equal(ds.neighbors, ids)
+        np.testing.assert_allclose(ds.distances, dist, rtol=1e-5)
+    # The same ids under another metric are not its nearest neighbours: refused, naming the file.
+    with pytest.raises(DatasetError, match=re.escape(str(tmp_path / "gt.ibin")) + ".*other data or another metric"):
+        import_dense(tmp_path / "base.fbin", tmp_path / "query.fbin", "l2set", "euclidean", tmp_path / "gt.ibin",
+                     directory=tmp_path, progress=False)
+    assert not (tmp_path / "l2set.hdf5").exists()
+
+
+def test_csr_gz_as_big_ann_ships_it(tmp_path: Path, corpus) -> None:
+    train, test = corpus
+    write_sparse_matrix(train, tmp_path / "base.csr")
+    write_sparse_matrix(test, tmp_path / "queries.csr")
+    for name in ("base.csr", "queries.csr"):
+        (tmp_path / f"{name}.gz").write_bytes(gzip.compress((tmp_path / name).read_bytes()))
+    assert_same_csr(read_bigann_csr(tmp_path / "base.csr.gz"), train)
+    path = import_path([str(tmp_path / "base.csr.gz"), str(tmp_path / "queries.csr.gz")], directory=tmp_path / "d",
+                       progress=False)
+    ids, _ = brute_force_top(train, test, 100)
+    with Dataset(path) as ds:
+        assert path.name == "base.hdf5" and ds.kind == "sparse"
+        np.testing.assert_array_equal(ds.neighbors, ids)
+    with pytest.raises(DatasetError, match="sparse datasets use metric 'ip'"):
+        import_path([str(tmp_path / "base.csr.gz"), str(tmp_path / "queries.csr.gz")], metric="euclidean")
+
+
+def test_bad_dense_files_name_the_file_and_byte_counts(tmp_path: Path, dense) -> None:
+    train, test = dense
+    xbin_write(train, tmp_path / "base.fbin")
+    xbin_write(test, tmp_path / "query.fbin")
+    raw = (tmp_path / "base.fbin").read_bytes()
+    (tmp_path / "short.fbin").write_bytes(raw[:-4])
+    (tmp_path / "bad.csr.gz").write_bytes(b"not gzip at all")
+    (tmp_path / "trunc.fbin.gz").write_bytes(gzip.compress(raw)[:-20])
+    xbin_write(test[:, :6].copy(), tmp_path / "narrow.fbin")
+    xbin_write(np.zeros((15, 5), np.int32), tmp_path / "shallow.ibin")
+    usbin_write(np.zeros((15, 10)), np.zeros((15, 10)), tmp_path / "odd.gt")
+    (tmp_path / "odd.gt").write_bytes((tmp_path / "odd.gt").read_bytes()[:-3])
+    expected = 8 + 300 * 12 * 4
+    cases = [
+        (lambda: read_xbin(tmp_path / "short.fbin"), "short.fbin", f"file is {expected - 4} bytes"),
+        (lambda: read_xbin(tmp_path / "short.fbin"), "short.fbin", f"need {expected}"),
+        (lambda: read_xbin(tmp_path / "base.u16bin"), "base.u16bin", "unknown dense format"),
+        (lambda: read_bigann_csr(tmp_path / "bad.csr.gz"), "bad.csr.gz", "not a readable gzip file"),
+        (lambda: read_xbin(tmp_path / "trunc.fbin.gz"), "trunc.fbin.gz", "not a readable gzip file"),
+        (lambda: import_dense(tmp_path / "base.fbin", tmp_path / "narrow.fbin", "x", directory=tmp_path),
+         "narrow.fbin", "6 dimensions"),
+        (lambda: import_dense(tmp_path / "base.fbin", tmp_path / "query.fbin", "x", "cosine", directory=tmp_path),
+         "base.fbin", "metric 'cosine'"),
+        (lambda: import_dense(tmp_path / "base.fbin", tmp_path / "query.fbin", "x", gt=tmp_path / "shallow.ibin",
+                              directory=tmp_path), "shallow.ibin", "at least 10"),
+        (lambda: import_dense(tmp_path / "base.fbin", tmp_path / "query.fbin", "x", gt=tmp_path / "odd.gt",
+                              directory=tmp_path), "odd.gt", "ids only"),
+    ]
+    for call, name, what in cases:
+        with pytest.raises(DatasetError) as info:
+            call()
+        message = str(info.value)
+        assert str(tmp_path / name) in message and what in message, (name, message)
+    assert not (tmp_path / "x.hdf5").exists()

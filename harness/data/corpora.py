@@ -1,9 +1,13 @@
 """Parsers for classic text test collections into one :class:`TextCollection`.
 
 Ids are strings (BEIR/MTEB style); texts are plain strings; ``qrels`` maps a query id to
-``{doc id: grade}`` with grade >= 1 (higher = more relevant).  Unjudged queries are kept in
-``query_ids`` but have no ``qrels`` entry.
+``{doc id: grade}``: grade >= 1 is relevant (higher = more relevant), 0 (or below) judged not
+relevant (kept: BEIR and TREC qrels list such pairs, and nDCG/trec_eval count them as judged).
+Unjudged queries are kept in ``query_ids`` but have no ``qrels`` entry.
 
+``read_smart(docs, queries, qrels, layout)``
+    Any SMART-format collection (``.I`` records, any field markers, chosen text fields, qrels
+    in the TREC, CISI/CACM, graded or Cranfield layout); see :class:`SmartLayout`.
 ``read_cranfield(folder)``
     ``cran.all.1400``, ``cran.qry``, ``cranqrel`` (SMART format, Glasgow IR group copy).
 ``read_cisi(folder)``
@@ -19,11 +23,13 @@ Malformed input raises :class:`CorpusError` (a ``ValueError``) whose message sta
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-__all__ = ["CorpusError", "TextCollection", "read_cisi", "read_cranfield", "read_wordnet"]
+__all__ = ["CorpusError", "SmartLayout", "TextCollection", "read_cisi", "read_cranfield", "read_smart",
+           "read_wordnet"]
 
 
 class CorpusError(ValueError):
@@ -39,7 +45,7 @@ class TextCollection:
     doc_texts: list[str]
     query_ids: list[str]
     query_texts: list[str]
-    qrels: dict[str, dict[str, int]]  # query id -> {doc id: relevance grade >= 1}
+    qrels: dict[str, dict[str, int]]  # query id -> {doc id: grade}; >= 1 relevant, 0 judged not relevant
 
     def __post_init__(self) -> None:
         if len(self.doc_ids) != len(self.doc_texts) or len(self.query_ids) != len(self.query_texts):
@@ -82,11 +88,13 @@ class _Record:
     fields: dict[str, list[str]]
 
 
-def _smart_records(path: Path, allowed: str, after_text_is_text: bool = False) -> list[_Record]:
+def _smart_records(path: Path, allowed: str | None, after_text_is_text: bool = False) -> list[_Record]:
     """Records of a SMART-format file: ``.I id`` then field markers (``.T``, ``.W``...) on their own line.
 
+    Ids must be numeric and are normalised to ``str(int(id))`` (``.I 001`` is ``"1"``, as qrels write it).
     Only a line that is exactly ``.<capital>`` (optionally followed by blanks) is a marker; other lines
-    are content of the current field.  A repeated marker appends to its field.  With
+    are content of the current field; ``allowed`` lists the accepted marker letters (None: any).
+    A repeated marker appends to its field.  With
     ``after_text_is_text`` any marker other than ``.I`` that follows ``.W`` in the same record is
     treated as continuing ``.W`` (the marker line itself carries no text): this repairs the three
     corrupt Cranfield records 240, 576, 578, whose abstracts contain stray ``.A``/``.B``/``.W`` lines,
@@ -115,7 +123,7 @@ def _smart_records(path: Path, allowed: str, after_text_is_text: bool = False) -
             letter = m.group(1)
             if current is None:
                 raise CorpusError(f"{path}:{lineno}: field marker {line.strip()!r} before the first '.I'")
-            if letter not in allowed:
+            if allowed is not None and letter not in allowed:
                 raise CorpusError(f"{path}:{lineno}: unknown field marker '.{letter}' (expected one of "
                                   f"{', '.join('.' + c for c in 'I' + allowed)})")
             if after_text_is_text and "W" in current.fields:
@@ -138,9 +146,9 @@ def _smart_records(path: Path, allowed: str, after_text_is_text: bool = False) -
     return records
 
 
-def _require_text(path: Path, rec: _Record, what: str) -> None:
-    if "W" not in rec.fields:
-        raise CorpusError(f"{path}:{rec.lineno}: {what} {rec.id} has no '.W' field")
+def _require_text(path: Path, rec: _Record, what: str, field: str = "W") -> None:
+    if field not in rec.fields:
+        raise CorpusError(f"{path}:{rec.lineno}: {what} {rec.id} has no '.{field}' field")
 
 
 def _ints(path: Path, lineno: int, parts: list[str], n: int, line: str) -> list[int]:
@@ -158,7 +166,15 @@ def _add_qrel(path: Path, lineno: int, qrels: dict[str, dict[str, int]], qid: st
     judged[did] = grade
 
 
-# --------------------------------------------------------------------------- Cranfield
+# --------------------------------------------------------------------------- any SMART collection
+
+QrelsLayout = Literal["auto", "trec", "pairs", "graded", "cranfield"]
+QRELS_LAYOUTS: dict[str, str] = {  # layout -> the line it reads (the file's columns)
+    "trec": "query iter doc grade",  # TREC qrels; also MED.REL
+    "pairs": "query doc x x",  # every line one relevant pair, grade 1: CISI.REL, CACM qrels.text
+    "graded": "query doc grade",
+    "cranfield": "query doc code",  # cranqrel: grade = 5 - code, see CRANFIELD_GRADES
+}
 
 # cranqrel relevance codes (Cleverdon, see cranqrel.readme): 1 = complete answer, 2 = high
 # relevance, 3 = useful background, 4 = minimum interest, 5 = no interest (never present);
@@ -169,8 +185,133 @@ CRANFIELD_GRADES = {1: 4, 2: 3, 3: 2, 4: 1}
 CRANFIELD_DROPPED_CODES = frozenset({-1, 5})
 
 
+def parse_fields(spec: str | Sequence[str]) -> tuple[str, ...]:
+    """Field letters from ``".T,.W"``, ``"T,W"``, ``"TW"`` or ``[".T", ".W"]`` → ``("T", "W")``."""
+    items = spec.replace(",", " ").split() if isinstance(spec, str) else list(spec)
+    letters = tuple(c for item in items for c in item.strip().lstrip(".").upper())
+    if not letters or not all("A" <= c <= "Z" and c != "I" for c in letters):
+        raise ValueError(f"fields {spec!r}: expected SMART field letters such as '.T,.W' (not .I)")
+    return letters
+
+
+@dataclass(frozen=True)
+class SmartLayout:
+    """How a SMART-format collection is read; the defaults suit most collections.
+
+    * ``fields``: the fields whose lines make a document's text, in this order (default title and
+      abstract, ``.T`` + ``.W``); ``query_fields`` the same for queries (default: ``fields``).
+      A document with none of them (no abstract, no title) is kept with its other fields' text
+      missing, possibly ``""``; a query needs at least one.
+    * ``markers``: the marker letters accepted (None: any ``.<capital>``, e.g. ``.N .X .K .C``);
+      ``require``: a field every document and query must have (None: none).
+    * ``query_ids``: ``"id"`` (the ``.I`` number) or ``"position"`` (1, 2, ... in file order: Cranfield's
+      qrels number its queries so).  Numeric ids are normalised to ``str(int(id))`` everywhere, records
+      and qrels alike, so ``.I 001`` matches a qrels ``1``.
+    * ``qrels``: one of :data:`QRELS_LAYOUTS`, or ``"auto"``: 4 columns whose second is ``0`` → trec,
+      other 4 columns → pairs; 3 columns are ambiguous (Cranfield's codes rank 1 highest) and refused.
+    * ``text_runs_to_end``: every marker after ``.W`` continues ``.W`` (repairs Cranfield's corrupt records).
+    """
+
+    fields: tuple[str, ...] = ("T", "W")
+    query_fields: tuple[str, ...] | None = None
+    markers: str | None = None
+    query_markers: str | None = None
+    require: str | None = None
+    query_ids: Literal["id", "position"] = "id"
+    qrels: QrelsLayout = "auto"
+    text_runs_to_end: bool = False
+
+
+def read_smart(docs: str | Path, queries: str | Path, qrels: str | Path, layout: SmartLayout = SmartLayout(),
+               name: str = "smart") -> TextCollection:
+    """A SMART-format collection (documents, queries, qrels files) read as ``layout`` says."""
+    docs_path, qry_path, rel_path = (Path(p) for p in (docs, queries, qrels))
+    for path in (docs_path, qry_path, rel_path):
+        if not path.is_file():
+            raise CorpusError(f"{path}: file not found")
+    query_fields = layout.query_fields or layout.fields
+
+    def texts(path: Path, records: list[_Record], fields: tuple[str, ...], what: str) -> list[str]:
+        out = []
+        for rec in records:
+            if layout.require is not None:
+                _require_text(path, rec, what, layout.require)
+            if what == "query" and not any(f in rec.fields for f in fields):
+                names = " or ".join(f"'.{f}'" for f in fields)
+                raise CorpusError(f"{path}:{rec.lineno}: query {rec.id} has no {names} field")
+            out.append(_norm([line for f in fields for line in rec.fields.get(f, [])]))
+        return out
+
+    doc_records = _smart_records(docs_path, layout.markers, after_text_is_text=layout.text_runs_to_end)
+    query_records = _smart_records(qry_path, layout.query_markers)
+    doc_ids = [rec.id for rec in doc_records]
+    doc_texts = texts(docs_path, doc_records, layout.fields, "document")
+    query_texts = texts(qry_path, query_records, query_fields, "query")
+    query_ids = ([str(i) for i in range(1, len(query_records) + 1)] if layout.query_ids == "position"
+                 else [rec.id for rec in query_records])
+    judged = _read_qrels(rel_path, layout.qrels, set(doc_ids), query_ids, layout.query_ids)
+    return TextCollection(name, doc_ids, doc_texts, query_ids, query_texts, judged)
+
+
+def _qrels_layout(path: Path, layout: str) -> str:
+    if layout != "auto":
+        if layout not in QRELS_LAYOUTS:
+            raise CorpusError(f"{path}: unknown qrels layout {layout!r} (known: auto, {', '.join(QRELS_LAYOUTS)})")
+        return layout
+    for lineno, line in _lines(path):
+        parts = line.split()
+        if len(parts) == 4:
+            return "trec" if parts[1] == "0" else "pairs"
+        if parts:
+            raise CorpusError(f"{path}:{lineno}: cannot tell the qrels layout from {len(parts)} columns ({line!r}): "
+                              f"name it ({'; '.join(f'{k}: {v}' for k, v in QRELS_LAYOUTS.items())})")
+    return "pairs"  # an empty file: no judgements in any layout
+
+
+def _read_qrels(path: Path, layout: str, known_docs: set[str], query_ids: list[str],
+                numbering: str) -> dict[str, dict[str, int]]:
+    layout = _qrels_layout(path, layout)
+    columns = QRELS_LAYOUTS[layout].split()
+    # The columns read, in the order (query, doc[, grade or code]); "x" columns are not read.
+    read = [columns.index(c) for c in ("query", "doc", "grade", "code") if c in columns]
+    known_queries = set(query_ids)
+    qrels: dict[str, dict[str, int]] = {}
+    for lineno, line in _lines(path):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != len(columns):
+            raise CorpusError(f"{path}:{lineno}: expected '{QRELS_LAYOUTS[layout]}' ({layout} qrels), got {line!r}")
+        values = _ints(path, lineno, [parts[i] for i in read], len(read), line)
+        q, d = str(values[0]), str(values[1])
+        if q not in known_queries:
+            count = f" ({path.name} numbers queries 1..{len(query_ids)})" if numbering == "position" else ""
+            raise CorpusError(f"{path}:{lineno}: unknown query {q}{count}")
+        if d not in known_docs:
+            raise CorpusError(f"{path}:{lineno}: unknown document {d}")
+        if layout == "pairs":
+            grade = 1
+        elif layout == "cranfield":
+            if values[2] in CRANFIELD_DROPPED_CODES:
+                continue
+            if values[2] not in CRANFIELD_GRADES:
+                raise CorpusError(f"{path}:{lineno}: relevance code {values[2]} not in 1..5 or -1")
+            grade = CRANFIELD_GRADES[values[2]]
+        else:
+            grade = values[-1]
+        _add_qrel(path, lineno, qrels, q, d, grade)
+    return qrels
+
+
+# --------------------------------------------------------------------------- Cranfield
+
+CRANFIELD_LAYOUT = SmartLayout(fields=("W",), markers="TABW", query_markers="W", query_ids="position",
+                               qrels="cranfield", text_runs_to_end=True)
+
+
 def read_cranfield(folder: str | Path) -> TextCollection:
-    """The Cranfield collection (1,400 docs, 225 queries) from ``cran.all.1400``, ``cran.qry``, ``cranqrel``.
+    """The Cranfield collection (1,400 docs, 225 queries) from ``cran.all.1400``, ``cran.qry``, ``cranqrel``,
+    read by :func:`read_smart` with :data:`CRANFIELD_LAYOUT`.
 
     * Doc ids: the ``.I`` number (``"1"`` .. ``"1400"``).  Doc text: the ``.W`` abstract with its
       whitespace collapsed to single spaces.  In this collection ``.W`` already begins with the
@@ -183,49 +324,18 @@ def read_cranfield(folder: str | Path) -> TextCollection:
     * Qrels: see ``CRANFIELD_GRADES`` (grade = 5 - code); pairs with code -1 (or 5) are dropped.
     """
     folder = Path(folder)
-    docs_path, qry_path, rel_path = (_file(folder, n) for n in ("cran.all.1400", "cran.qry", "cranqrel"))
-
-    doc_ids: list[str] = []
-    doc_texts: list[str] = []
-    for rec in _smart_records(docs_path, "TABW", after_text_is_text=True):
-        doc_ids.append(rec.id)
-        doc_texts.append(_norm(rec.fields.get("W", [])))
-
-    query_ids: list[str] = []
-    query_texts: list[str] = []
-    for position, rec in enumerate(_smart_records(qry_path, "W"), 1):
-        _require_text(qry_path, rec, "query")
-        query_ids.append(str(position))
-        query_texts.append(_norm(rec.fields["W"]))
-
-    known_docs = set(doc_ids)
-    n_queries = len(query_ids)
-    qrels: dict[str, dict[str, int]] = {}
-    for lineno, line in _lines(rel_path):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != 3:
-            raise CorpusError(f"{rel_path}:{lineno}: expected 'query doc code', got {line!r}")
-        q, d, code = _ints(rel_path, lineno, parts, 3, line)
-        if not 1 <= q <= n_queries:
-            raise CorpusError(f"{rel_path}:{lineno}: unknown query {q} (cran.qry has {n_queries} queries)")
-        if str(d) not in known_docs:
-            raise CorpusError(f"{rel_path}:{lineno}: unknown document {d}")
-        if code in CRANFIELD_DROPPED_CODES:
-            continue
-        if code not in CRANFIELD_GRADES:
-            raise CorpusError(f"{rel_path}:{lineno}: relevance code {code} not in 1..5 or -1")
-        _add_qrel(rel_path, lineno, qrels, str(q), str(d), CRANFIELD_GRADES[code])
-
-    return TextCollection("cranfield", doc_ids, doc_texts, query_ids, query_texts, qrels)
+    files = (_file(folder, n) for n in ("cran.all.1400", "cran.qry", "cranqrel"))
+    return read_smart(*files, CRANFIELD_LAYOUT, name="cranfield")
 
 
 # --------------------------------------------------------------------------- CISI
 
+CISI_LAYOUT = SmartLayout(fields=("T", "W"), markers="TAWBKCX", query_markers="TAWB", require="W", qrels="pairs")
+
 
 def read_cisi(folder: str | Path) -> TextCollection:
-    """The CISI collection (1,460 docs, 112 queries) from ``CISI.ALL``, ``CISI.QRY``, ``CISI.REL``.
+    """The CISI collection (1,460 docs, 112 queries) from ``CISI.ALL``, ``CISI.QRY``, ``CISI.REL``,
+    read by :func:`read_smart` with :data:`CISI_LAYOUT`.
 
     * Doc ids: the ``.I`` number (``"1"`` .. ``"1460"``).  Doc text: title (``.T``) + ``" "`` +
       abstract (``.W``), whitespace collapsed.  ``.A`` (authors), ``.B`` (year), ``.K`` (keywords),
@@ -238,41 +348,8 @@ def read_cisi(folder: str | Path) -> TextCollection:
       entries only for the judged ones.
     """
     folder = Path(folder)
-    docs_path, qry_path, rel_path = (_file(folder, n) for n in ("CISI.ALL", "CISI.QRY", "CISI.REL"))
-
-    def text(rec: _Record) -> str:
-        return _norm(rec.fields.get("T", []) + rec.fields["W"])
-
-    doc_ids: list[str] = []
-    doc_texts: list[str] = []
-    for rec in _smart_records(docs_path, "TAWBKCX"):
-        _require_text(docs_path, rec, "document")
-        doc_ids.append(rec.id)
-        doc_texts.append(text(rec))
-
-    query_ids: list[str] = []
-    query_texts: list[str] = []
-    for rec in _smart_records(qry_path, "TAWB"):
-        _require_text(qry_path, rec, "query")
-        query_ids.append(rec.id)
-        query_texts.append(text(rec))
-
-    known_docs, known_queries = set(doc_ids), set(query_ids)
-    qrels: dict[str, dict[str, int]] = {}
-    for lineno, line in _lines(rel_path):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != 4:
-            raise CorpusError(f"{rel_path}:{lineno}: expected 'query doc 0 0.000000', got {line!r}")
-        q, d = _ints(rel_path, lineno, parts, 2, line)
-        if str(q) not in known_queries:
-            raise CorpusError(f"{rel_path}:{lineno}: unknown query {q}")
-        if str(d) not in known_docs:
-            raise CorpusError(f"{rel_path}:{lineno}: unknown document {d}")
-        _add_qrel(rel_path, lineno, qrels, str(q), str(d), 1)
-
-    return TextCollection("cisi", doc_ids, doc_texts, query_ids, query_texts, qrels)
+    files = (_file(folder, n) for n in ("CISI.ALL", "CISI.QRY", "CISI.REL"))
+    return read_smart(*files, CISI_LAYOUT, name="cisi")
 
 
 # --------------------------------------------------------------------------- WordNet
