@@ -1,0 +1,339 @@
+"""The report site: ``index.html`` (contents, every leaderboard, the environment), one page per dataset
+(``datasets/<name>.html``: figures, leaderboard, runs, builds) and one per algorithm
+(``algorithms/<name>.html``: its frontier on every dataset, its builds), from Jinja2 templates
+(``templates/``, autoescaped) with the number filters of :mod:`.formats`.
+
+Every link is relative, so the folder works from ``file://`` and when copied elsewhere; the pages load
+nothing from the network (CSS and the sort/hover script are inlined from the templates folder).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from harness.report import charts, formats, leaderboard, plots, software
+from harness.report.metrics import run_metric
+from harness.results import series_of, trusted
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+DATASETS, ALGORITHMS = "datasets", "algorithms"
+FIGURES = plots.STANDARD_FIGURES
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: the row key, its heading, the filter of :mod:`.formats` that prints it
+    (``text``: as it is), and the row key holding a link for the cell, if any."""
+
+    key: str
+    title: str
+    fmt: str = "number"
+    link: str | None = None
+
+    @property
+    def text(self) -> bool:
+        return self.fmt in ("text", "params")
+
+
+@dataclass
+class Table:
+    columns: list[Column]
+    rows: list[dict[str, Any]]
+    css: str = ""
+
+    def flagged(self, row: dict[str, Any]) -> bool:
+        return bool(row.get("_flagged"))
+
+
+@dataclass
+class Section:
+    """A titled part of a page with its anchor (the table of contents lists them)."""
+
+    anchor: str
+    title: str
+    charts: list[charts.Chart] = field(default_factory=list)
+    tables: list[tuple[str, Table]] = field(default_factory=list)  # (caption, table)
+    files: list[tuple[str, str]] = field(default_factory=list)  # (label, relative href): static figures
+    link: str | None = None  # a page this section is the summary of
+    notes: list[str] = field(default_factory=list)
+
+
+BOARD_COLUMNS = {
+    "rank": Column("rank", "rank"), "algorithm": Column("algorithm", "algorithm", "text", "_href_algorithm"),
+    "qps": Column("qps", "QPS", "qps"), "recall": Column("recall", "recall (tie-aware)", "recall"),
+    "recall_ab": Column("recall_ab", "recall (ann-benchmarks)", "recall"),
+    "max_recall": Column("max_recall", "max recall", "recall"), "build": Column("build", "build", "text"),
+    "query_params": Column("query_params", "query", "text"),
+    "build_time_s": Column("build_time_s", "build time", "duration"),
+    "index_mib": Column("index_mib", "index size", "mib"), "peak_rss_mib": Column("peak_rss_mib", "peak RSS", "mib"),
+    "repeat_spread": Column("repeat_spread", "repeat spread"), "cpu_ratio": Column("cpu_ratio", "CPU/wall"),
+    "runs": Column("runs", "runs"), "flagged": Column("flagged", "flagged runs"),
+}
+BOARD_HIDDEN = set(leaderboard.GROUP) | {"contention_s"}
+
+
+def slug(name: object) -> str:
+    return plots.file_stem(name)
+
+
+def dataset_href(name: object) -> str:
+    return f"{DATASETS}/{slug(name)}.html"
+
+
+def algorithm_href(name: object) -> str:
+    return f"{ALGORITHMS}/{slug(name)}.html"
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(formats.FILTERS)
+    env.filters["fmt"] = lambda value, name: formats.FILTERS[name](value)  # a column's filter, by name
+    return env
+
+
+def owners(frame: pd.DataFrame) -> dict[str, str]:
+    """Series → the algorithm (adapter) it belongs to: a pipeline's methods link to its page."""
+    return {str(s): str(a) for s, a in zip(series_of(frame), frame["algorithm"], strict=True)}
+
+
+def board_table(board: pd.DataFrame, root: str, owner: dict[str, str] | None = None) -> Table:
+    """A leaderboard as a table: known columns formatted, columns added later (e.g. another recall
+    convention) printed as recalls or numbers rather than dropped."""
+    owner = owner or {}
+    columns = [BOARD_COLUMNS.get(c, Column(c, c.replace("_", " "), "recall" if "recall" in c else "number"))
+               for c in board.columns if c not in BOARD_HIDDEN]
+    rows = []
+    for record in board.to_dict("records"):
+        record["_href_algorithm"] = root + algorithm_href(owner.get(str(record["algorithm"]), record["algorithm"]))
+        record["_flagged"] = bool(record.get("flagged")) and formats.missing(record.get("qps"))
+        rows.append(record)
+    return Table(columns, rows, "leaderboard")
+
+
+def _quality_columns(frame: pd.DataFrame) -> list[Column]:
+    """Recall, the other recall conventions the runs carry, and the qrels measures with values."""
+    cols = [Column("recall", "recall", "recall")]
+    cols += [Column(m.name, m.label.format(k="k"), "recall") for m in charts.other_recalls(frame)]
+    for name in ("nDCG@10", "R@10", "RR@10"):
+        if name in frame and pd.to_numeric(frame[name], errors="coerce").notna().any():
+            cols.append(Column(name, name, "recall"))
+    return cols
+
+
+def runs_table(frame: pd.DataFrame, root: str, dataset_column: bool = False) -> Table:
+    columns = ([Column("dataset", "dataset", "text", "_href_dataset")] if dataset_column else []) + [
+        Column("algorithm", "algorithm", "text", "_href_algorithm"), Column("series", "series", "text"),
+        Column("k", "k"), Column("mode", "mode", "text"), Column("build_params", "build", "params"),
+        Column("query_params", "query", "params"), *_quality_columns(frame), Column("qps", "QPS", "qps"),
+        Column("latency_p50_us", "p50", "micros"), Column("latency_p99_us", "p99", "micros"),
+        Column("repeat_spread", "repeat spread"), Column("status", "status", "text"),
+        Column("trusted", "trusted", "text"), Column("error", "error", "text"),
+    ]
+    ok, series = trusted(frame), series_of(frame)
+    rows = []
+    for (_, run), good, name in zip(frame.iterrows(), ok, series, strict=True):
+        row = run.to_dict()
+        row["series"] = name
+        row["trusted"] = "yes" if good else "no"
+        row["_flagged"] = not good
+        row["_href_algorithm"] = root + algorithm_href(run["algorithm"])
+        row["_href_dataset"] = root + dataset_href(run["dataset"])
+        rows.append(row)
+    return Table(columns, rows, "runs")
+
+
+def builds_table(frame: pd.DataFrame, root: str, dataset_column: bool = False,
+                 algorithm_column: bool = True) -> Table:
+    """One row per build (result file): its parameters, build time, index size, memory, best recall."""
+    columns = ([Column("dataset", "dataset", "text", "_href_dataset")] if dataset_column else []) + (
+        [Column("algorithm", "algorithm", "text", "_href_algorithm")] if algorithm_column else []) + [
+        Column("build_params", "build parameters", "params"), Column("k", "k"), Column("threads", "threads"),
+        Column("build_time_s", "build time", "duration"), Column("index_size_bytes", "index size", "size"),
+        Column("peak_rss_bytes", "peak RSS", "size"), Column("rss_delta_bytes", "RSS growth", "size"),
+        Column("index_cache", "index cache", "text"), Column("runs", "runs"),
+        Column("best_recall", "best recall", "recall"), Column("best_qps", "best QPS", "qps"),
+        Column("status", "status", "text"), Column("error", "error", "text"),
+    ]
+    rows = []
+    for _, runs in frame.groupby("file", sort=False):
+        first = runs.iloc[0].to_dict()
+        ok = runs[runs["status"] == "ok"]
+        failed = runs[runs["status"] != "ok"]
+        row = {**first, "runs": len(ok), "best_recall": pd.to_numeric(ok["recall"], errors="coerce").max(),
+               "best_qps": pd.to_numeric(ok["qps"], errors="coerce").max(),
+               "status": "ok" if failed.empty else ("failed" if ok.empty else "partly failed"),
+               "error": "; ".join(dict.fromkeys(str(e) for e in failed["error"] if e)),
+               "_flagged": not failed.empty, "_href_algorithm": root + algorithm_href(first["algorithm"]),
+               "_href_dataset": root + dataset_href(first["dataset"])}
+        rows.append(row)
+    rows.sort(key=lambda r: (str(r["dataset"]), str(r["algorithm"]), str(r["build_params"]), int(r["k"])))
+    return Table(columns, rows, "builds")
+
+
+def _groups(frame: pd.DataFrame) -> Iterable[tuple[tuple[str, int, str], pd.DataFrame]]:
+    for (dataset, k, mode), group in frame.groupby(["dataset", "k", "mode"], sort=True):
+        yield (str(dataset), int(k), str(mode)), group
+
+
+class _Ids:
+    """Unique element ids within a page."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+
+    def __call__(self, *parts: object) -> str:
+        base = slug("-".join(str(p) for p in parts)).replace(".", "-").replace(":", "-").replace("@", "-")
+        name, n = base, 1
+        while name in self.used:
+            n += 1
+            name = f"{base}-{n}"
+        self.used.add(name)
+        return name
+
+
+def dataset_sections(frame: pd.DataFrame, board: pd.DataFrame, dataset: str, figures: list[plots.Figure],
+                     out_dir: Path, colors: dict, threshold: float, raw: bool) -> list[Section]:
+    ids, root = _Ids(), "../"
+    ok = plots.ok_runs(frame)
+    sections = []
+    for (name, k, mode), group in _groups(frame[frame["dataset"] == dataset]):
+        section = Section(ids(f"k{k}", mode), f"k={k} · {mode} mode")
+        good = ok.loc[ok.index.intersection(group.index)]
+        section.notes += _flag_notes(group, good)
+        for xname, yname in FIGURES:
+            x, y = run_metric(xname), run_metric(yname)
+            chart = charts.frontier_chart(good, x, y, chart_id=ids("fig", k, mode, yname, xname),
+                                          title=f"{y.label.format(k=k)} vs {x.label.format(k=k)}", k=k,
+                                          colors=colors, raw=raw) if not good.empty else None
+            if chart is not None:
+                section.charts.append(chart)
+        mine = board[(board["dataset"] == name) & (board["k"] == k) & (board["mode"] == mode)]
+        if not mine.empty:
+            section.tables.append((f"Leaderboard: {leaderboard.heading(threshold, 'recall', k)}",
+                                   board_table(mine, root, owners(frame))))
+        for fig in figures:
+            if (fig.dataset, fig.k, fig.mode) == (name, k, mode):
+                section.files += [(f"{fig.y} vs {fig.x} ({p.suffix[1:].upper()})", root + p.name) for p in fig.paths]
+        for suffix in plots.FORMATS:
+            bar = out_dir / f"{plots.file_stem('leaderboard', name, f'k{k}', mode)}.{suffix}"
+            if bar.exists():
+                section.files.append((f"leaderboard bars ({suffix.upper()})", root + bar.name))
+        sections.append(section)
+    mine = frame[frame["dataset"] == dataset]
+    sections.append(Section("runs", f"Runs ({len(mine)})", tables=[("", runs_table(mine, root))]))
+    sections.append(Section("builds", "Builds", tables=[("", builds_table(mine, root))]))
+    return sections
+
+
+def algorithm_sections(frame: pd.DataFrame, algorithm: str, colors: dict, raw: bool) -> list[Section]:
+    ids, root = _Ids(), "../"
+    ok = plots.ok_runs(frame)
+    mine = frame[frame["algorithm"] == algorithm]
+    own = set(series_of(mine).unique())
+    sections = []
+    x, y = run_metric("recall"), run_metric("qps")
+    for dataset in sorted(set(mine["dataset"].astype(str))):
+        section = Section(ids(dataset), dataset, link=root + dataset_href(dataset))
+        for (_, k, mode), _ in _groups(mine[mine["dataset"] == dataset]):
+            group = ok[(ok["dataset"] == dataset) & (ok["k"] == k) & (ok["mode"] == mode)]
+            section.notes += [f"k={k} · {mode} mode: {note}" for note in _flag_notes(
+                mine[(mine["dataset"] == dataset) & (mine["k"] == k) & (mine["mode"] == mode)],
+                group[group["algorithm"] == algorithm])]
+            chart = charts.frontier_chart(group, x, y, chart_id=ids("fig", dataset, k, mode), k=k, colors=colors,
+                                          title=f"k={k} · {mode} mode (other algorithms grey)", highlight=own,
+                                          raw=raw) if not group.empty else None
+            if chart is not None and chart.points:
+                section.charts.append(chart)
+        sections.append(section)
+    sections.append(Section("builds", "Builds", tables=[("", builds_table(mine, root, dataset_column=True,
+                                                                          algorithm_column=False))]))
+    sections.append(Section("runs", f"Runs ({len(mine)})", tables=[("", runs_table(mine, root, dataset_column=True))]))
+    return sections
+
+
+def _flag_notes(runs: pd.DataFrame, drawn: pd.DataFrame) -> list[str]:
+    """Why runs of a group are missing from its figures: flagged (single-thread proof, cache canary)
+    or failed, per series; said on the page rather than silently left out."""
+    notes = []
+    series = series_of(runs)
+    for name in sorted(set(series.dropna().astype(str))):
+        mine = runs[series == name]
+        flagged = int(((mine["status"] == "ok") & ~mine.index.isin(drawn.index)).sum())
+        failed = int((mine["status"] != "ok").sum())
+        if flagged:
+            notes.append(f"{name}: {flagged} of {len(mine)} runs flagged by the single-thread proof or the cache "
+                         "canary, not drawn or ranked (the runs table shows them)")
+        if failed:
+            notes.append(f"{name}: {failed} failed run(s) (see the builds table)")
+    return notes
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_site(frame: pd.DataFrame, board: pd.DataFrame, figures: list[plots.Figure], out_dir: Path,
+               threshold: float = 0.9, raw: bool = False) -> list[Path]:
+    """Every page of the site in ``out_dir``; returns their paths, ``index.html`` first."""
+    env = environment()
+    colors = plots.algorithm_colors(list(series_of(plots.ok_runs(frame)).unique()))
+    generated = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    datasets = sorted({str(d) for d in frame["dataset"].dropna()})
+    algorithms = sorted({str(a) for a in frame["algorithm"].dropna()})
+    common = {"generated": generated, "threshold": threshold, "datasets": datasets, "algorithms": algorithms,
+              "dataset_href": dataset_href, "algorithm_href": algorithm_href, "runs": len(frame)}
+    written = []
+    boards = [((name, k, mode), leaderboard.heading(threshold, "recall", k), board_table(group, "", owners(frame)))
+              for (name, k, mode), group in board.groupby(leaderboard.GROUP, sort=True)]
+    counts = frame.groupby("dataset")["algorithm"].agg(lambda a: sorted(set(a))).to_dict()
+    used_on = frame.groupby("algorithm")["dataset"].agg(lambda d: sorted(set(d))).to_dict()
+    index = out_dir / "index.html"
+    _write(index, env.get_template("index.html.j2").render(
+        **common, root="", kind="index", name="", boards=boards, counts=counts, used_on=used_on,
+        machines=software.machines(frame), packages=software.packages(frame), title="annsweep report"))
+    written.append(index)
+    for dataset in datasets:
+        path = out_dir / dataset_href(dataset)
+        mine = frame[frame["dataset"] == dataset]
+        _write(path, env.get_template("page.html.j2").render(
+            **common, root="../", title=f"Dataset {dataset}", kind="dataset", name=dataset,
+            summary=_dataset_summary(mine),
+            sections=dataset_sections(frame, board, dataset, figures, out_dir, colors, threshold, raw)))
+        written.append(path)
+    for algorithm in algorithms:
+        path = out_dir / algorithm_href(algorithm)
+        mine = frame[frame["algorithm"] == algorithm]
+        _write(path, env.get_template("page.html.j2").render(
+            **common, root="../", title=f"Algorithm {algorithm}", kind="algorithm", name=algorithm,
+            summary=_algorithm_summary(mine), sections=algorithm_sections(frame, algorithm, colors, raw)))
+        written.append(path)
+    return written
+
+
+def _dataset_summary(mine: pd.DataFrame) -> list[tuple[str, str, str | None]]:
+    """(label, text, link) lines under a dataset page's title."""
+    lines = [("runs", f"{len(mine)} ({int((mine['status'] == 'ok').sum())} ok)", None),
+             ("k", ", ".join(str(k) for k in sorted(set(mine["k"].dropna().astype(int)))), None),
+             ("modes", ", ".join(sorted(set(mine["mode"].dropna().astype(str)))), None),
+             ("machine", plots.machine_of(mine), None)]
+    lines += [("algorithm", str(a), f"../{algorithm_href(a)}") for a in sorted(set(mine["algorithm"]))]
+    return lines
+
+
+def _algorithm_summary(mine: pd.DataFrame) -> list[tuple[str, str, str | None]]:
+    lines = [("runs", f"{len(mine)} ({int((mine['status'] == 'ok').sum())} ok)", None),
+             ("builds", str(mine["file"].nunique()), None)]
+    lines += [("dataset", str(d), f"../{dataset_href(d)}") for d in sorted(set(mine["dataset"]))]
+    return lines

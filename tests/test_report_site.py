@@ -1,0 +1,311 @@
+"""The report site (harness/report/site.py, charts.py, formats.py, software.py, sitecheck.py): pages from
+a real small sweep, their links, the hover labels of the figures' points, formatted numbers, the
+packages the runs used, and the check in headless Chromium (good site green, broken ones caught)."""
+
+import json
+import re
+import shutil
+from html.parser import HTMLParser
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness import cli, results
+from harness.report import charts, formats, page, site, sitecheck, software
+from harness.report.metrics import pareto_frontier, run_metric
+from harness.run import runner
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- numbers ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seconds, text", [
+    (0.0002295, "0.23 ms"), (1.53e-5, "15.3 µs"), (2e-9, "2.00 ns"), (0.0123, "12.3 ms"), (0.9996, "1.00 s"),
+    (3.2, "3.20 s"), (750, "12.5 min"), (18000, "5.00 h"), (0, "0 s"), (float("nan"), ""), (None, ""), (-1, ""),
+])
+def test_durations_carry_a_unit(seconds, text):
+    assert formats.duration(seconds) == text
+
+
+@pytest.mark.parametrize("value, text", [
+    (12345.6, "12,300"), (987.65, "988"), (999.7, "1,000"), (12.345, "12.3"), (1234567, "1,230,000"),
+    (0.5, "0.500"), (float("nan"), ""),
+])
+def test_qps_three_significant_digits_with_separators(value, text):
+    assert formats.qps(value) == text
+
+
+@pytest.mark.parametrize("num_bytes, text", [
+    (100, "100 B"), (2048, "2.00 KiB"), (5 * 2**20, "5.00 MiB"), (1.5 * 2**30, "1.50 GiB"),
+    (2**20 * 123.456, "123 MiB"), (-1, ""), (float("nan"), ""),  # -1: the adapter did not report it
+])
+def test_sizes_in_binary_units(num_bytes, text):
+    assert formats.size(num_bytes) == text
+
+
+def test_other_filters_and_the_jinja_environment():
+    assert formats.mib(2.5) == "2.50 MiB" and formats.micros(229.5) == "0.23 ms"
+    assert formats.recall(0.912345) == "0.9123" and formats.recall(None) == ""
+    assert formats.params('{"M": 8, "ef_construction": 40}') == "M=8 ef_construction=40"
+    assert formats.params("{}") == "" and formats.params({"ef": 10}) == "ef=10"
+    assert formats.number(42.0) == "42" and formats.number(1.234567) == "1.235"
+    assert formats.text(float("nan")) == "" and formats.text(3) == "3"
+    env = site.environment()
+    out = env.from_string("{{ t|duration }} {{ q|qps }} {{ s|size }} {{ x }}").render(
+        t=0.0002295, q=12345.6, s=5 * 2**20, x="<b>")
+    assert out == "0.23 ms 12,300 5.00 MiB &lt;b&gt;"  # filters registered, autoescape on
+
+
+# --- a real small sweep --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory, small_dense):
+    """exact and hnswlib (three ef values) on small_dense, single and batch mode, through the runner."""
+    tmp = tmp_path_factory.mktemp("sweep")
+    algorithms = tmp / "algorithms"
+    for name, config in [("exact", None), ("hnswlib", "adapter: Hnswlib\ngroups:\n  small:\n"
+                                                      "    build: {M: 8, ef_construction: 40}\n"
+                                                      "    query: {ef: [10, 20, 80]}\n")]:
+        (algorithms / name).mkdir(parents=True)
+        shutil.copy(ROOT / "algorithms" / name / "adapter.py", algorithms / name / "adapter.py")
+        source = ROOT / "algorithms" / name / "config.yml"
+        (algorithms / name / "config.yml").write_text(config or source.read_text())
+    opts = runner.RunOptions(runs=1, timeout_s=120, results_root=tmp / "results", algorithms_root=algorithms)
+    outcomes = runner.run_sweep(["exact", "hnswlib"], str(small_dense), opts)
+    assert all(o.status == "ok" for o in outcomes), outcomes
+    return tmp / "results"
+
+
+@pytest.fixture(scope="module")
+def built(swept, tmp_path_factory):
+    out = tmp_path_factory.mktemp("site")
+    index = page.write_report(results.load(swept), out)
+    return index.parent
+
+
+def pages_of(site_dir: Path) -> dict[str, str]:
+    return {str(p.relative_to(site_dir)): p.read_text(encoding="utf-8") for p in sitecheck.site_pages(site_dir)}
+
+
+def test_the_site_has_an_index_and_a_page_per_dataset_and_algorithm(built):
+    pages = pages_of(built)
+    assert sorted(pages) == ["algorithms/exact.html", "algorithms/hnswlib.html", "datasets/small-dense.html",
+                             "index.html"]
+    index = pages["index.html"]
+    assert 'class="toc"' in index and 'href="#leaderboards"' in index and 'href="#environment"' in index
+    assert 'href="datasets/small-dense.html"' in index and 'href="algorithms/hnswlib.html"' in index
+    assert 'href="../algorithms/hnswlib.html"' in pages["datasets/small-dense.html"]
+    assert 'href="../datasets/small-dense.html"' in pages["algorithms/hnswlib.html"]
+    for name, html in pages.items():
+        assert "http://" not in html and "https://" not in html and "<script src" not in html, name  # offline
+
+
+def test_every_link_resolves_and_every_figure_is_labelled(built):
+    for path in sitecheck.site_pages(built):
+        facts = sitecheck.page_facts(path.read_text(encoding="utf-8"))
+        assert facts.links, path
+        assert sitecheck.link_problems(path, facts, built) == [], path
+        assert sitecheck.figure_problems(facts) == [], path
+    facts = sitecheck.page_facts((built / "datasets/small-dense.html").read_text(encoding="utf-8"))
+    assert len(facts.figures) >= 6  # qps, build time and index size in both modes, p99 in single
+
+
+def test_the_static_checks_catch_a_broken_link_and_a_missing_label(built, tmp_path):
+    html = (built / "datasets/small-dense.html").read_text(encoding="utf-8")
+    path = tmp_path / "datasets" / "small-dense.html"
+    path.parent.mkdir()
+    html = re.sub(r'(<path class="pt"[^>]*>)<title>[^<]*</title>', r"\1<title> </title>", html, count=1)
+    path.write_text(html.replace('href="../index.html"', 'href="../nowhere.html"', 1))
+    (tmp_path / "index.html").write_text("<p id=x>")
+    facts = sitecheck.page_facts(path.read_text())
+    assert any("nowhere.html" in p for p in sitecheck.link_problems(path, facts, tmp_path))
+    assert any("have no hover label" in p for p in sitecheck.figure_problems(facts))
+    facts.links = ["https://example.org/x.js", "/etc/passwd", "../../outside.html", "../index.html#nope"]
+    problems = sitecheck.link_problems(path, facts, tmp_path)
+    assert len(problems) == 4 and "not relative" in problems[0] and "absolute" in problems[1]
+    assert "leaves the site" in problems[2] and "no element with id 'nope'" in problems[3]
+
+
+class _Titles(HTMLParser):
+    """The hover labels of every figure on a page: figure id → list of label texts."""
+
+    def __init__(self):
+        super().__init__()
+        self.figure, self.inside, self.labels = None, False, {}
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "figure":
+            self.figure = a.get("id")
+            self.labels[self.figure] = []
+        elif tag == "title" and self.figure:
+            self.inside = True
+            self.labels[self.figure].append("")
+
+    def handle_endtag(self, tag):
+        self.inside = self.inside and tag != "title"
+
+    def handle_data(self, data):
+        if self.inside:
+            self.labels[self.figure][-1] += data
+
+
+def labels_of(html: str) -> dict[str, list[str]]:
+    parser = _Titles()
+    parser.feed(html)
+    return parser.labels
+
+
+def test_hover_labels_carry_parameters_recall_and_qps_of_the_run(swept, built):
+    frame = results.load(swept)
+    good = frame[results.trusted(frame)]  # runs flagged by the single-thread proof (a busy machine) are not drawn
+    counts = good[good["algorithm"] == "hnswlib"]["mode"].value_counts()
+    if counts.empty:
+        pytest.skip("every hnswlib run was flagged (the machine was too busy for the single-thread proof)")
+    mode = counts.index[0]
+    batch = good[good["mode"] == mode]
+    labels = labels_of((built / "datasets/small-dense.html").read_text(encoding="utf-8"))
+    qps_figure = next(v for k, v in labels.items() if f"-{mode}-" in k and "qps-recall" in k)
+    # Which points are drawn: each algorithm's Pareto frontier of (recall, QPS), computed here again.
+    expected = 0
+    for _, runs in batch.groupby("algorithm"):
+        expected += len(pareto_frontier(runs["recall"].to_numpy(float), runs["qps"].to_numpy(float)))
+    assert len(qps_figure) == expected >= 1
+    fastest = batch[batch["algorithm"] == "hnswlib"].sort_values("qps").iloc[-1]  # always on the frontier
+    ef = json.loads(fastest["query_params"])["ef"]
+    label = next(t for t in qps_figure if t.startswith("hnswlib") and f"query: ef={ef}\n" in t)
+    assert "build: M=8 ef_construction=40" in label
+    assert f"{run_metric('recall').label.format(k=10)}: {fastest['recall']:.4f}\n" in label
+    assert f"QPS: {formats.qps(fastest['qps'])}" in label and "," in formats.qps(1e4)
+    if not formats.missing(fastest.get("recall_ab")):  # ann-benchmarks' recall, when the run stored it
+        assert f"{run_metric('recall_ab').label.format(k=10)}: {fastest['recall_ab']:.4f}\n" in label
+    exact = [t for t in qps_figure if t.startswith("exact")]
+    if (batch["algorithm"] == "exact").any():  # unless its run was flagged (a busy machine): then not drawn
+        assert len(exact) == 1 and f"{run_metric('recall').label.format(k=10)}: 1.0000" in exact[0]
+    else:
+        assert exact == []
+
+
+def test_algorithm_page_draws_only_its_own_points_and_lists_its_builds(swept, built):
+    html = (built / "algorithms/hnswlib.html").read_text(encoding="utf-8")
+    labels = labels_of(html)
+    assert labels and all(t.startswith("hnswlib") for v in labels.values() for t in v)
+    assert 'data-series="exact"' in html  # the other algorithm: a grey line behind, without points
+    frame = results.load(swept)
+    build = frame[frame["algorithm"] == "hnswlib"].iloc[0]
+    assert formats.duration(build["build_time_s"]) in html
+    assert formats.size(build["index_size_bytes"]) in html and formats.size(build["peak_rss_bytes"]) in html
+    assert "M=8 ef_construction=40" in html
+
+
+class _Text(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.parts, self.skip = [], False
+
+    def handle_starttag(self, tag, attrs):
+        self.skip = tag in ("script", "style")
+
+    def handle_endtag(self, tag):
+        self.skip = False
+
+    def handle_data(self, data):
+        if not self.skip:
+            self.parts.append(data)
+
+
+def test_numbers_are_formatted_not_raw(swept, built):
+    for path in sitecheck.site_pages(built):
+        parser = _Text()
+        parser.feed(path.read_text(encoding="utf-8"))
+        text = " ".join(parser.parts)
+        raw = re.findall(r"\b\d+\.\d{5,}\b|\d\.\d+e-\d+", text)  # e.g. 0.0002295 or 2.3e-05
+        assert raw == [], (path, raw[:5])
+    frame = results.load(swept)
+    index = (built / "index.html").read_text(encoding="utf-8")
+    best = frame[(frame["algorithm"] == "hnswlib") & (frame["mode"] == "batch") & (frame["recall"] >= 0.9)]
+    assert formats.qps(best["qps"].max()) in index  # the leaderboard's QPS, as printed
+
+
+def test_environment_lists_every_package_the_runs_used(built):
+    index = (built / "index.html").read_text(encoding="utf-8")
+    environment = index[index.index('id="environment"'):]
+    for name in ("hnswlib", "numpy", "h5py"):
+        assert f"<td class=\"text\">{name}</td>" in environment
+        assert metadata.version(name) in environment
+    # Seismic imports its library inside fit(): still found, from the adapter's source.
+    assert "pyseismic-lsr" in software.adapter_distributions("seismic")
+    assert "hnswlib" in software.adapter_distributions("hnswlib")
+    assert "faiss-cpu" in software.adapter_distributions("faiss-ivf")  # through algorithms/faiss_base.py
+
+
+def test_a_pipeline_series_links_to_its_adapter_page():
+    import pandas as pd
+
+    frame = pd.DataFrame({"series": ["pipe:rerank", None], "algorithm": ["pipe", "hnswlib"]})
+    assert site.owners(frame) == {"pipe:rerank": "pipe", "hnswlib": "hnswlib"}
+
+
+def test_axis_ticks_and_scale():
+    axis = charts.Axis(np.array([2.4, 5.1]), True, 0, 100)  # less than a decade: evenly spaced ticks
+    assert len(axis.ticks()) >= 3
+    wide = charts.Axis(np.array([10.0, 1e5]), True, 0, 100)
+    assert [t.label for t in wide.ticks()] == ["10", "100", "1,000", "10,000", "100,000"]
+    assert wide(10.0) < wide(1e5)
+    flipped = charts.Axis(np.array([0.0, 1.0]), False, 300, 0)  # y: pixels grow downwards
+    assert flipped(1.0) < flipped(0.0)
+
+
+def test_the_report_command_writes_the_site(swept, tmp_path):
+    out = tmp_path / "plots"
+    assert cli.main(["--results-dir", str(swept), "report", "-o", str(out)]) == 0
+    assert (out / "index.html").exists() and (out / "datasets/small-dense.html").exists()
+    assert (out / "small-dense_k10_batch_qps-vs-recall.png").exists()  # `annsweep plot`'s figures still there
+
+
+# --- in headless Chromium -------------------------------------------------------------------------
+
+needs_chromium = pytest.mark.skipif(sitecheck.find_chromium() is None,
+                                    reason="no Chromium (Debian package `chromium`; .ci/run installs it)")
+
+
+@needs_chromium
+def test_chromium_check_passes_on_the_site_even_when_moved(built, tmp_path):
+    moved = tmp_path / "elsewhere" / "report"
+    shutil.copytree(built, moved)
+    view = page.check_in_browser(moved / "index.html", screenshot=tmp_path / "index.png")
+    assert view.problems == [] and view.ok
+    assert view.pages == 4 and view.figures >= 8 and view.points > view.figures and view.tables >= 10
+    assert (tmp_path / "index.png").stat().st_size > 10_000
+
+
+@needs_chromium
+def test_chromium_check_fails_on_a_broken_site(built, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(built, broken)
+    (broken / "small-dense_k10_batch_qps-vs-recall.png").unlink()  # a linked static figure gone
+    algo = broken / "algorithms" / "hnswlib.html"
+    html = algo.read_text(encoding="utf-8")
+    html = re.sub(r'(<path class="pt"[^>]*>)<title>[^<]*</title>', r"\1", html, count=1)
+    algo.write_text(html, encoding="utf-8")  # one point without its hover label
+    exact = broken / "algorithms" / "exact.html"
+    exact.write_text(exact.read_text(encoding="utf-8").replace("</main>", "<script>notDefined();</script></main>"),
+                     encoding="utf-8")
+    view = page.check_in_browser(broken / "index.html")
+    assert not view.ok
+    text = "\n".join(view.problems)
+    assert "datasets/small-dense.html: link '../small-dense_k10_batch_qps-vs-recall.png' points to a missing" in text
+    assert "algorithms/hnswlib.html: figure" in text and "1 of" in text and "no hover label" in text
+    assert "algorithms/exact.html: console: Uncaught ReferenceError: notDefined" in text
+    assert sum("index.html" in p for p in view.problems) == 0
+
+
+def test_without_chromium_the_check_is_a_clear_error(built, monkeypatch, swept, tmp_path, capsys):
+    monkeypatch.setattr(sitecheck, "find_chromium", lambda: None)
+    with pytest.raises(sitecheck.ChromiumMissing, match="no Chromium found"):
+        page.check_in_browser(built / "index.html")
+    assert cli.main(["--results-dir", str(swept), "report", "-o", str(tmp_path / "p"), "--check"]) == 2
+    assert "ANNSWEEP_CHROMIUM" in capsys.readouterr().err
