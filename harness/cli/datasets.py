@@ -38,7 +38,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--fields", default=".T,.W", help="SMART: the fields that make a document's text")
     imp.add_argument("--query-fields", help="SMART: the fields of a query's text (default: --fields); "
                                             "TREC topics: e.g. title or title,desc (default title)")
+    imp.add_argument("--qrels-layout", default="auto", choices=("auto", "trec", "pairs", "graded", "cranfield"),
+                     help="SMART qrels: trec 'q 0 doc grade', pairs 'q doc x x' (CISI, CACM), graded 'q doc grade', "
+                          "cranfield 'q doc code' (grade 5 - code); auto tells trec and pairs apart")
+    imp.add_argument("--query-ids", default="id", choices=("id", "position"),
+                     help="SMART: a query's id is its .I number, or its position in the file (Cranfield's qrels)")
     imp.add_argument("--force", action="store_true", help="replace an existing dataset of that name")
+    exp = ds_sub.add_parser("export", help="a dataset as big-ann-benchmarks files: base and query (.fbin / .u8bin, "
+                                           "or .csr) and the ground truth (.gt layout)",
+                            formatter_class=opt.HelpFormatter)
+    exp.add_argument("name", help="registry name, file name in the data dir, or path (NAME:REPRESENTATION too)")
+    exp.add_argument("--format", choices=("bigann",), default="bigann",
+                     help="bigann: the files big-ann-benchmarks' dataset_io readers read")
+    exp.add_argument("--output", "-o", required=True, help="folder to write the files into")
+    exp.add_argument("-r", "--representation", help="of a multi-representation dataset (default: its primary)")
     ds.set_defaults(func=cmd_datasets)
 
 
@@ -61,10 +74,13 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
         path = importers.import_path(args.path, args.name, args.data_dir, force=args.force, fmt=args.format,
                                      split=args.split, representations=args.representations.split(","),
-                                     metric=args.metric, fields=args.fields, query_fields=args.query_fields)
+                                     metric=args.metric, fields=args.fields, query_fields=args.query_fields,
+                                     qrels_layout=args.qrels_layout, query_ids=args.query_ids)
         with Dataset(path) as imported:
             print(f"imported: {path} ({imported})")
         return 0
+    if args.action == "export":
+        return export_bigann(args)
     from harness.data.registry import REGISTRY
 
     unknown = [name for name in args.name if name not in REGISTRY]
@@ -74,4 +90,24 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         path = store.prepare(name, args.data_dir, force=args.force)
         print(f"{name}: {path} ({path.stat().st_size / 2**20:.1f} MiB, {time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+GT_CONVENTIONS = {"euclidean": "squared L2 distances, ascending (faiss METRIC_L2)",
+                  "ip": "inner products, descending", "angular": "cosine similarities, descending"}
+
+
+def export_bigann(args: argparse.Namespace) -> int:
+    """``datasets export NAME --format bigann -o DIR``: see :mod:`harness.data.exporters`."""
+    from harness.data import store
+    from harness.data.exporters import export_bigann as write
+
+    with store.open_dataset(args.name, args.data_dir) as dataset:
+        view = dataset.representation(args.representation or dataset.representation_name or dataset.primary) \
+            if dataset.representations else dataset
+        files = write(dataset, args.output, args.representation)
+        for path in files:
+            print(f"{path} ({path.stat().st_size / 2**20:.1f} MiB)")
+        if view.has_ground_truth:
+            print(f"ground truth: {view.distance} → {GT_CONVENTIONS[view.distance]}, as big-ann stores them")
     return 0

@@ -51,6 +51,9 @@ def number(accept: Callable[[float], bool], wanted: str) -> Callable[[str], floa
     return parse
 
 
+RECALL_HELP = ("which recall@k: tie-aware (a hit within a relative 1e-5 of the k-th true distance) or ab "
+               "(ann-benchmarks': within d_k + 1e-3, absolute); see the README, 'Two recall conventions'")
+
 positive_seconds = number(lambda v: 0 < v < math.inf, "a positive number of seconds")
 recall = number(lambda v: 0 <= v <= 1, "a recall between 0 and 1")
 

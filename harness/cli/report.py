@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     plot.add_argument("--x", choices=list(RUN_METRICS), help="x metric (default: recall, four standard figures)")
     plot.add_argument("--y", choices=list(RUN_METRICS), help="y metric (default: qps, build_time, index_size, p99)")
     plot.add_argument("--raw", action="store_true", help="also draw every run, faint")
+    plot.add_argument("--recall", choices=["tie-aware", "ab"], default="tie-aware", help=opt.RECALL_HELP)
     plot.add_argument("--x-scale", choices=["linear", "logit"],
                       help="logit spreads out the high-recall end (default: linear)")
     plot.set_defaults(func=cmd_plot)
@@ -37,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                            formatter_class=opt.HelpFormatter)
     _add_selection(board)
     board.add_argument("--threshold", type=opt.recall, default=0.9, help="recall a run must reach to count")
+    board.add_argument("--recall", choices=["tie-aware", "ab"], default="tie-aware", help=opt.RECALL_HELP)
     board.set_defaults(func=cmd_leaderboard)
 
     rep = sub.add_parser("report", help="figures, leaderboards and a static site under plots/",
@@ -72,7 +74,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     pairs = [(args.x or "recall", args.y)] if args.y else None
     if args.x and not args.y:
         pairs = [(args.x, y) for y in dict.fromkeys(y for _, y in plots.STANDARD_FIGURES) if y != args.x]
-    figures = plots.plot_dataset(frame, out_dir, pairs=pairs, raw=args.raw, x_scale=args.x_scale)
+    figures = plots.plot_dataset(frame, out_dir, pairs=pairs, raw=args.raw, x_scale=args.x_scale,
+                                 recall=args.recall)
     for fig in figures:
         print(" ".join(str(p) for p in fig.paths))
     if not figures:
@@ -85,9 +88,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from harness.report import leaderboard
 
     frame, out_dir = selected(args)
-    board = leaderboard.leaderboard(frame, args.threshold)
+    from harness import results
+
+    board = leaderboard.leaderboard(frame, args.threshold, recall=args.recall)
+    print(f"{leaderboard.heading(args.threshold, results.recall_column(args.recall))}:")
     print(opt.table(board.drop(columns=["contention_s"])))
-    written = leaderboard.write(board, out_dir, args.threshold)
+    if note := results.recall_note(frame, args.recall):
+        print(note, file=sys.stderr)
+    written = leaderboard.write(board, out_dir, args.threshold, quality=results.recall_column(args.recall))
     print("\nwritten: " + ", ".join(str(p) for p in written))
     return 0
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness.cli import options as opt
 
-EXPORT_FORMATS = ["csv"]
+EXPORT_FORMATS = ["csv", "trec", "ann-benchmarks"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     exp = res_sub.add_parser("export", help="write every run as one table, or in another tool's format",
                              formatter_class=opt.HelpFormatter)
     exp.add_argument("--format", choices=EXPORT_FORMATS, default="csv",
-                     help="csv: one table of every run")
+                     help="csv: one table of every run; trec: a TREC run file per run (qid Q0 docid rank score "
+                          "tag, the dataset's ids) and manifest.csv, in the folder -o; ann-benchmarks: a result "
+                          "file per run that ann-benchmarks' load_all_results/compute_metrics read, in the folder "
+                          "-o (its results/ folder: <dataset>/<k>/<algorithm>[-batch]/<params>.hdf5)")
     exp.add_argument("--output", "-o", help="file to write (default: standard output)")
     exp.add_argument("--dataset", "-d", help="only this dataset (default: every dataset with results)")
     exp.add_argument("--k", "-k", type=opt.at_least(1), help="only results for this k (default: every k)")
@@ -31,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                               formatter_class=opt.HelpFormatter)
     show.add_argument("--dataset", "-d", help="only this dataset (default: every dataset with results)")
     show.add_argument("--threshold", type=opt.recall, default=0.9, help="recall the QPS column is taken at")
+    show.add_argument("--recall", choices=["tie-aware", "ab"], default="tie-aware", help=opt.RECALL_HELP)
     res.set_defaults(func=cmd_results)
 
 
@@ -39,20 +43,43 @@ def cmd_results(args: argparse.Namespace) -> int:
 
     frame = opt.load_selected(args.results_dir, args.dataset, getattr(args, "k", None))
     if args.action == "export":
-        if args.format == "csv":
-            out = args.output or sys.stdout
-            frame.to_csv(out, index=False)
-            if args.output:
-                print(f"{len(frame)} runs written to {Path(args.output)}", file=sys.stderr)
-        return 0
+        return export(args, frame)
     if frame.empty:
         print(f"no results under {args.results_dir}")
         return 0
     if args.action == "runs":
         if args.mode is not None:
             frame = frame[frame["mode"] == args.mode]
-        table = results.run_table(frame).drop(columns=["build"])
-        print(opt.table(table, markdown=args.markdown))
+        print(opt.table(results.run_table(frame).drop(columns=["build"]), markdown=args.markdown))
+    else:
+        print(opt.table(results.summarize(frame, args.threshold, recall=args.recall)))
+    if note := results.recall_note(frame):  # recall_ab NaN: files written before it was stored
+        print(note, file=sys.stderr)
+    return 0
+
+
+def export(args: argparse.Namespace, frame) -> int:
+    """``results export``: csv to a file or standard output; trec and ann-benchmarks into the folder -o
+    (:mod:`harness.report.export_trec`, :mod:`harness.report.export_ann_benchmarks`)."""
+    if args.format == "csv":
+        frame.to_csv(args.output or sys.stdout, index=False)
+        if args.output:
+            print(f"{len(frame)} runs written to {Path(args.output)}", file=sys.stderr)
         return 0
-    print(opt.table(results.summarize(frame, args.threshold)))
+    if not args.output:
+        raise ValueError(f"--format {args.format} writes a folder of files: give it with -o DIR")
+    if frame.empty:  # a named dataset or k without results was refused by load_selected, naming those with some
+        raise ValueError(f"no results under {args.results_dir}")
+    if args.format == "trec":
+        from harness.report.export_trec import MANIFEST, export_trec
+
+        files = export_trec(args.results_dir, args.output, dataset=args.dataset, k=args.k, data_dir=args.data_dir)
+        print(f"{len(files)} TREC run files and {MANIFEST} written to {Path(args.output)}", file=sys.stderr)
+    else:
+        from harness.report.export_ann_benchmarks import export_ann_benchmarks
+
+        summary = export_ann_benchmarks(args.results_dir, args.output, dataset=args.dataset, k=args.k,
+                                        data_dir=args.data_dir)
+        print(f"{summary.describe()}\nwritten to {Path(args.output)} (ann-benchmarks reads it as its results/ "
+              "folder)", file=sys.stderr)
     return 0
