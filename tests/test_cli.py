@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from harness import cli
+from harness import results as stored
 from harness.cli import entry as cli_main
 from harness.cli import options as opt
 
@@ -46,9 +47,16 @@ def test_every_option_has_help_and_shows_its_default() -> None:
             checked += 1
             if action.option_strings and action.default not in (None, False):
                 shown = str(action.default if not isinstance(action.default, list) else action.default)
-                assert "default" in sub._get_formatter()._get_help_string(action) or "default" in action.help, where
                 assert f"default: {shown}" in " ".join(text.split()) or "default" in action.help, where
     assert checked > 60  # every command group was walked
+
+
+def test_defaults_written_by_hand_are_the_real_ones() -> None:
+    from harness.run.runner import RunOptions
+
+    run = cli_main.build_parser()._subparsers._group_actions[0].choices["run"]
+    timeout = next(a for a in run._actions if "--timeout" in a.option_strings)
+    assert f"default {RunOptions().timeout_s:g}" in timeout.help
 
 
 def test_k_has_a_short_form_everywhere_it_filters() -> None:
@@ -83,6 +91,9 @@ def test_bad_values_are_refused_with_exit_2_naming_the_option(argv, option, tmp_
     (["run", "--core", "4096", "-a", "exact"], ["core 4096", "not available"]),
     (["run", "--threads", "2", "--modes", "single"], ["--threads 2", "--modes"]),
     (["datasets", "prepare", "random-xs-dense", "no-such-set"], ["no-such-set", "datasets list"]),
+    (["run", "-a", "exact", "--group", "nope"], ["--group 'nope'", "exact"]),
+    (["run", "--group", "nope"], ["--group 'nope'", "hnswlib"]),
+    (["results", "export", "--format", "trec"], ["-o DIR"]),
 ])
 def test_impossible_requests_fail_before_any_dataset_is_prepared(argv, words, tmp_path, capsys) -> None:
     status = cli.main(["--results-dir", str(tmp_path / "results"), "--data-dir", str(tmp_path / "data"),
@@ -104,6 +115,14 @@ def test_results_of_an_unknown_dataset_or_k_is_an_error_naming_what_there_is(tmp
     assert "k=3" in (err := capsys.readouterr().err) and "10" in err
     assert cli.main(["--results-dir", str(results), "results", "runs", "-k", "10"]) == 0
     assert "brute" in capsys.readouterr().out
+    assert cli.main(["--results-dir", str(results), "results", "show", "-k", "3"]) == 2
+
+    # summaries keep each k apart: the same runs, as if also measured for k=100 ten times faster
+    at_10 = stored.load(results)
+    summary = stored.summarize(pd.concat([at_10, at_10.assign(k=100, qps=at_10["qps"] * 10)]), 0.5)
+    assert sorted(summary["k"]) == [10, 100] and (summary["runs"] == len(at_10)).all()
+    by_k = summary.set_index("k")["qps@0.5"]
+    assert by_k[100] == pytest.approx(10 * by_k[10])
 
 
 def test_tables_are_aligned_and_format_numbers() -> None:
@@ -113,7 +132,7 @@ def test_tables_are_aligned_and_format_numbers() -> None:
     header, rule, *rows = lines
     starts = [header.index("recall"), header.index("qps")]
     for row in rows:  # every column starts where its header does
-        assert row[starts[0]:].split()[0] in ("0.9123", "1")
+        assert row[starts[0]:].split()[0] in ("0.9123", "1.0000")  # recall to 4 decimals, never "1"
     assert "18,235" in rows[0] and "nan" not in " ".join(rows)
     assert set(rule.replace(" ", "")) == {"-"}
     markdown = opt.table(frame, markdown=True).splitlines()

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                            "optimiser (retry seed, patience reset on solved gains, checked every step); both")
     crit.add_argument("--seed", type=int, default=None,
                       help="random seed of the free embeddings (default: the protocol's, paper 42, improved 0)")
-    crit.add_argument("--output-dir", "-o", help="where the table and plot go (default: plots/)")
+    crit.add_argument("--output-dir", "-o", help="where the table and plot go (default: $ANNSWEEP_PLOTS_DIR or plots/)")
     crit.set_defaults(func=limit_critical_n)
     gen = lim_sub.add_parser("generate", help="LIMIT-style datasets for given sizes: 'Who likes X?' queries whose "
                                               "attribute X is held by exactly their k relevant documents",

@@ -135,13 +135,16 @@ def _cell(column: str, value: object) -> object:
         return ""
     if isinstance(value, float) and (column == "qps" or column.startswith("qps@")):
         return f"{value:,.0f}"  # QPS as whole numbers with thousands separators, not 1.8e+04
+    if isinstance(value, float) and ("recall" in column or column.startswith(("nDCG", "R@", "RR@"))):
+        return f"{value:.4f}"  # 0.99996 must not print as 1
     if isinstance(value, float):
         return f"{value:.4g}"
     return value
 
 
 def table(frame: pd.DataFrame, markdown: bool = False) -> str:
-    """A frame as an aligned text (or Markdown) table: numbers to 4 significant digits, QPS whole."""
+    """A frame as an aligned text (or Markdown) table: recall and qrels metrics to 4 decimals, QPS whole,
+    other numbers to 4 significant digits."""
     columns = [str(c) for c in frame.columns]
     rows = [[_cell(c, v) for c, v in zip(columns, row, strict=True)] for row in frame.itertuples(index=False)]
     return tabulate(rows, headers=columns, tablefmt="github" if markdown else "simple", disable_numparse=True)

@@ -26,8 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     plot = sub.add_parser("plot", help="figures: a Pareto frontier per algorithm (PNG and SVG)",
                           formatter_class=opt.HelpFormatter)
     _add_selection(plot)
-    plot.add_argument("--x", choices=list(RUN_METRICS), help="x metric (default: recall, four standard figures)")
-    plot.add_argument("--y", choices=list(RUN_METRICS), help="y metric (default: qps, build_time, index_size, p99)")
+    plot.add_argument("--x", choices=list(RUN_METRICS),
+                      help="x metric (default: the recall of --recall, with the standard figures: qps, build_time, "
+                           "index_size and p99 against recall, and qps against nDCG@10 where there are qrels)")
+    plot.add_argument("--y", choices=list(RUN_METRICS),
+                      help="y metric (default: the standard figures' qps, build_time, index_size, p99)")
     plot.add_argument("--raw", action="store_true", help="also draw every run, faint")
     plot.add_argument("--recall", choices=["tie-aware", "ab"], default="tie-aware", help=opt.RECALL_HELP)
     plot.add_argument("--x-scale", choices=["linear", "logit"],
@@ -102,7 +105,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import page as report
+    from harness.report import sitecheck
 
+    if args.check and sitecheck.find_chromium() is None:  # refused before anything is written
+        print("annsweep: error: report --check needs Chromium: install chromium or set ANNSWEEP_CHROMIUM to "
+              "its path", file=sys.stderr)
+        return 2
     frame, out_dir = selected(args)
     page = report.write_report(frame, out_dir, args.threshold, raw=args.raw, x_scale=args.x_scale)
     print(f"report: {page}")

@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "tag, the dataset's ids) and manifest.csv, in the folder -o; ann-benchmarks: a result "
                           "file per run that ann-benchmarks' load_all_results/compute_metrics read, in the folder "
                           "-o (its results/ folder: <dataset>/<k>/<algorithm>[-batch]/<params>.hdf5)")
-    exp.add_argument("--output", "-o", help="file to write (default: standard output)")
+    exp.add_argument("--output", "-o", help="csv: the file to write (default: standard output); trec and "
+                                            "ann-benchmarks: the folder to write into (required)")
     exp.add_argument("--dataset", "-d", help="only this dataset (default: every dataset with results)")
     exp.add_argument("--k", "-k", type=opt.at_least(1), help="only results for this k (default: every k)")
     runs = res_sub.add_parser("runs", help="every run: series, settings, recall and qrels metrics, QPS, index size",
@@ -33,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     show = res_sub.add_parser("show", help="summary per algorithm: best QPS above a recall threshold",
                               formatter_class=opt.HelpFormatter)
     show.add_argument("--dataset", "-d", help="only this dataset (default: every dataset with results)")
+    show.add_argument("--k", "-k", type=opt.at_least(1), help="only results for this k (default: every k, apart)")
+    show.add_argument("--mode", type=opt.mode, help="single, batch or batch-<N>t (default: every mode, apart)")
     show.add_argument("--threshold", type=opt.recall, default=0.9, help="recall the QPS column is taken at")
     show.add_argument("--recall", choices=["tie-aware", "ab"], default="tie-aware", help=opt.RECALL_HELP)
     res.set_defaults(func=cmd_results)
@@ -41,15 +44,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_results(args: argparse.Namespace) -> int:
     from harness import results
 
+    if args.action == "export" and args.format != "csv" and not args.output:
+        raise ValueError(f"--format {args.format} writes a folder of files: give it with -o DIR")
     frame = opt.load_selected(args.results_dir, args.dataset, getattr(args, "k", None))
     if args.action == "export":
         return export(args, frame)
     if frame.empty:
         print(f"no results under {args.results_dir}")
         return 0
+    if args.mode is not None:
+        frame = frame[frame["mode"] == args.mode]
     if args.action == "runs":
-        if args.mode is not None:
-            frame = frame[frame["mode"] == args.mode]
         print(opt.table(results.run_table(frame).drop(columns=["build"]), markdown=args.markdown))
     else:
         print(opt.table(results.summarize(frame, args.threshold, recall=args.recall)))
@@ -66,8 +71,6 @@ def export(args: argparse.Namespace, frame) -> int:
         if args.output:
             print(f"{len(frame)} runs written to {Path(args.output)}", file=sys.stderr)
         return 0
-    if not args.output:
-        raise ValueError(f"--format {args.format} writes a folder of files: give it with -o DIR")
     if frame.empty:  # a named dataset or k without results was refused by load_selected, naming those with some
         raise ValueError(f"no results under {args.results_dir}")
     if args.format == "trec":

@@ -74,6 +74,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if unknown:  # refused before any work, naming the known ones (a broken config.yml is refused per build)
         raise ValueError(f"--algorithm: no adapter named {', '.join(unknown)} under {args.algorithms_dir} "
                          f"(known: {', '.join(catalogue.names())})")
+    if args.group is not None:
+        _check_group(catalogue, args.group, named)
     dataset = open_dataset(args.dataset, args.data_dir)  # the one open of this process
     names = named or runner.algorithms_for(dataset, catalogue)
     outcomes = runner.run_sweep(names, dataset, options)
@@ -94,3 +96,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     # An adapter asked for by name that cannot run here is a failed request; one found by discovery is not.
     missing = [o for o in outcomes if o.status == "unavailable" and named]
     return 1 if failed or missing else 0
+
+
+def _check_group(catalogue, group: str, named: list[str] | None) -> None:
+    """--group names a run group of every named algorithm (of at least one, without names), before any
+    dataset is prepared.  A config.yml that cannot be read is left to the plan, which refuses it."""
+    from harness.kit.config import ConfigError
+
+    groups = {}
+    for name in named or catalogue.names():
+        try:
+            groups[name] = set(catalogue.get(name).groups)
+        except ConfigError:
+            continue
+    lacking = sorted(name for name, have in groups.items() if group not in have)
+    if (named and lacking) or (not named and len(lacking) == len(groups)):
+        shown = lacking if named else sorted(groups)
+        raise ValueError(f"--group {group!r}: no such run group in the config.yml of {', '.join(shown)} ("
+                         + "; ".join(f"{n}: {', '.join(sorted(groups[n]))}" for n in shown[:5]) + ")")

@@ -177,7 +177,7 @@ def trusted(frame: pd.DataFrame) -> pd.Series:
 
 
 def summarize(frame: pd.DataFrame, threshold: float = 0.9, recall: str = "tie-aware") -> pd.DataFrame:
-    """Per (dataset, series, mode): runs, failures, best recall, and the best QPS at recall ≥ threshold
+    """Per (dataset, k, series, mode): runs, failures, best recall, and the best QPS at recall ≥ threshold
     among the trusted runs (flagged ones are counted, never picked).
 
     ``recall`` is the convention thresholded (``tie-aware`` or ``ab``); the columns are named after
@@ -191,12 +191,13 @@ def summarize(frame: pd.DataFrame, threshold: float = 0.9, recall: str = "tie-aw
     frame = frame.assign(series=series_of(frame), trusted=trusted(frame))
     for name in (column, other):  # absent from a hand-made table, NaN in files before recall_ab
         frame[name] = pd.to_numeric(frame[name], errors="coerce") if name in frame else np.nan
-    for (dataset, algorithm, mode), g in frame.groupby(["dataset", "series", "mode"], dropna=False, sort=True):
+    for (dataset, k, algorithm, mode), g in frame.groupby(["dataset", "k", "series", "mode"], dropna=False,
+                                                          sort=True):
         ok = g[g["status"] == "ok"]
         above = ok[ok["trusted"] & (ok[column] >= threshold)]
         best = above.loc[above["qps"].idxmax()] if len(above) else None
         rows.append({
-            "dataset": dataset, "algorithm": algorithm, "mode": mode, "runs": len(ok),
+            "dataset": dataset, "k": k, "algorithm": algorithm, "mode": mode, "runs": len(ok),
             "failed": int((g["status"] != "ok").sum()),
             f"max_{column}": ok[column].max() if len(ok) else np.nan,
             f"qps@{threshold:g}": best["qps"] if best is not None else np.nan,

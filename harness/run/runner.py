@@ -108,6 +108,11 @@ def check_options(options: RunOptions) -> None:
     """Refuse options that cannot run here (modes, cores, executor) before a dataset is opened or prepared."""
     modes_of(options)
     make_executor(options)
+    if options.executor == "ray":
+        try:
+            import ray  # noqa: F401  (imported here only to refuse early; RayExecutor imports it to run)
+        except ImportError:
+            raise ValueError("--executor ray needs the [ray] extra: pip install -e '.[ray]'") from None
 
 
 def make_executor(options: RunOptions) -> executors.Executor:
