@@ -152,3 +152,17 @@ def test_killed_sweep_leaves_no_partial_result_and_resumes(tmp_path, small_dense
     assert len(final) == 6
     assert all(results.read_status(p) == ("ok", "") for p in final)
     assert not list(out_dir.glob(".*tmp-*"))
+
+
+def test_scratch_folders_of_runners_that_are_gone_are_removed(tmp_path):
+    # A runner killed outright (as Ray kills a task's process) cannot remove its worker's scratch folder.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = tmp_path / f"{runner.SCRATCH_PREFIX}{dead.pid}-abc"
+    mine = tmp_path / f"{runner.SCRATCH_PREFIX}{os.getpid()}-def"  # a live runner's: kept
+    unnamed = tmp_path / f"{runner.SCRATCH_PREFIX}xyz"  # not ours to judge: kept
+    for folder in (orphan, mine, unnamed):
+        folder.mkdir()
+        (folder / "job.json").write_text("{}")
+    assert runner.remove_orphaned_scratch(tmp_path) == [orphan]
+    assert not orphan.exists() and mine.exists() and unnamed.exists()

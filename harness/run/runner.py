@@ -160,6 +160,9 @@ def record_failure(job: WorkerJob, error: str, options: RunOptions) -> BuildOutc
     return BuildOutcome(job.algorithm, job.build_slug, "failed", job.result_path, error)
 
 
+SCRATCH_PREFIX = "annsweep-worker-"
+
+
 def run_build(job: WorkerJob, timeout_s: float, python: Path | None = None,
               memory_limit: int | None = None) -> BuildOutcome:
     """Start the worker of ``job`` (which has its core) under ``python`` (default: this interpreter),
@@ -171,7 +174,10 @@ def run_build(job: WorkerJob, timeout_s: float, python: Path | None = None,
     log_path = final.with_suffix(".log")
     # The worker's temporary files (adapters' build folders, engines' databases) go to a folder of its
     # own, removed below whatever became of the worker: a killed worker cannot clean up after itself.
-    scratch = Path(tempfile.mkdtemp(prefix="annsweep-worker-"))
+    # A runner killed outright (a Ray task's process, SIGKILL) leaves its folder: named after the
+    # runner's pid, it is removed by the next runner that finds that pid gone.
+    remove_orphaned_scratch()
+    scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
     env = {**os.environ, **thread_environment(job.threads), **paths.worker_environment(job.data_root),
            RUNNER_PID: str(os.getpid()), "TMPDIR": str(scratch)}
     start = time.monotonic()
@@ -210,6 +216,28 @@ def run_build(job: WorkerJob, timeout_s: float, python: Path | None = None,
     else:
         error = recorded[1] or f"exit code {code}"
     return BuildOutcome(job.algorithm, job.build_slug, "failed", final, error, seconds)
+
+
+def remove_orphaned_scratch(folder: Path | None = None) -> list[Path]:
+    """Remove the worker scratch folders (``annsweep-worker-<runner pid>-*``) whose runner is gone."""
+    removed = []
+    for path in Path(folder or tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = path.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _wait(proc: subprocess.Popen, timeout_s: float, memory_limit: int | None) -> tuple[int | None, str]:
