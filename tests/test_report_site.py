@@ -46,6 +46,13 @@ def test_sizes_in_binary_units(num_bytes, text):
     assert formats.size(num_bytes) == text
 
 
+def test_a_change_of_size_can_be_negative():
+    # RSS growth of a build that freed memory: printed with a minus sign, not taken for "not recorded".
+    assert formats.size_change(-1.2 * 2**20) == "−1.20 MiB" and formats.size_change(5 * 2**20) == "5.00 MiB"
+    assert formats.size_change(float("nan")) == "" and formats.mib_change(-0.5) == "−512 KiB"
+    assert site.environment().from_string("{{ v|size_change }}").render(v=-2048) == "−2.00 KiB"
+
+
 def test_other_filters_and_the_jinja_environment():
     assert formats.mib(2.5) == "2.50 MiB" and formats.micros(229.5) == "0.23 ms"
     assert formats.recall(0.912345) == "0.9123" and formats.recall(None) == ""
@@ -127,6 +134,43 @@ def test_the_static_checks_catch_a_broken_link_and_a_missing_label(built, tmp_pa
     problems = sitecheck.link_problems(path, facts, tmp_path)
     assert len(problems) == 4 and "not relative" in problems[0] and "absolute" in problems[1]
     assert "leaves the site" in problems[2] and "no element with id 'nope'" in problems[3]
+
+
+def test_the_static_checks_catch_a_page_without_its_figures(built):
+    html = (built / "datasets/small-dense.html").read_text(encoding="utf-8")
+    facts = sitecheck.page_facts(html)
+    assert facts.declared_figures == facts.charts == len(facts.figures) >= 6
+    gone = re.sub(r'<figure class="chart".*?</figure>', "", html, flags=re.S)  # every figure deleted
+    assert "<figure" not in gone
+    problems = sitecheck.figure_problems(sitecheck.page_facts(gone))
+    assert problems == [f"0 figure(s) on the page, {facts.declared_figures} drawn by the site writer"]
+    one_less = re.sub(r'<figure class="chart".*?</figure>', "", html, count=1, flags=re.S)
+    assert any("drawn by the site writer" in p for p in sitecheck.figure_problems(sitecheck.page_facts(one_less)))
+    undeclared = html.replace(f'<main data-figures="{facts.declared_figures}">', "<main>")
+    problems = sitecheck.figure_problems(sitecheck.page_facts(undeclared))
+    assert any("does not say how many figures" in p for p in problems)
+
+
+def test_the_static_checks_compare_hover_labels_with_the_runs_table(built):
+    for name in ("datasets/small-dense.html", "algorithms/hnswlib.html"):
+        html = (built / name).read_text(encoding="utf-8")
+        facts = sitecheck.page_facts(html)
+        hover = [h for fig in facts.figures.values() for h in fig.hover]
+        assert hover and all(run in facts.runs for run, _ in hover), name  # every point names its row
+        assert sitecheck.figure_problems(facts) == [], name
+        run, text = hover[0]
+        qps = re.search(r"\nQPS: (\S+)", text).group(1)
+        assert facts.runs[run]["QPS"] == qps
+        wrong = html.replace(f"\nQPS: {qps}</title>", "\nQPS: 99,900</title>", 1)  # one label's QPS altered
+        assert wrong != html
+        problems = sitecheck.figure_problems(sitecheck.page_facts(wrong))
+        assert any("says QPS '99,900', its row in the runs table" in p and qps in p for p in problems), problems
+        recall = re.search(r"\n(recall@\d+ \(tie-aware[^:]*): (\S+)", text)
+        wrong = html.replace(f"{recall.group(1)}: {recall.group(2)}\n", f"{recall.group(1)}: 0.0001\n", 1)
+        assert any("says recall '0.0001'" in p for p in sitecheck.figure_problems(sitecheck.page_facts(wrong)))
+        unnamed = re.sub(r'data-run="[^"]*"', 'data-run="run-999999"', html, count=1)
+        problems = sitecheck.figure_problems(sitecheck.page_facts(unnamed))
+        assert any("not in the page's runs table" in p for p in problems)
 
 
 class _Titles(HTMLParser):
@@ -242,6 +286,95 @@ def test_environment_lists_every_package_the_runs_used(built):
     assert "faiss-cpu" in software.adapter_distributions("faiss-ivf")  # through algorithms/faiss_base.py
 
 
+def test_hover_labels_print_each_value_in_the_unit_it_names(built):
+    labels = labels_of((built / "datasets/small-dense.html").read_text(encoding="utf-8"))
+    for figure, texts in labels.items():
+        for name, line in (("build_time", "Build time: "), ("p99", "p99 latency: ")):  # "4.55 ms", not "(s): 4.55 ms"
+            assert name not in figure or all(f"\n{line}" in t for t in texts), figure
+    lines = [line for texts in labels.values() for t in texts for line in t.split("\n")]
+    assert lines and not [line for line in lines if re.search(r"\((s|µs|MiB|1/s)\): ", line)]
+
+
+def test_builds_table_best_values_come_from_trusted_runs_per_mode(swept):
+    frame = results.load(swept)
+    frame["single_thread_ok"] = frame["single_thread_ok"].astype(object)
+    hnsw = (frame["algorithm"] == "hnswlib") & (frame["mode"] == "batch")
+    frame.loc[hnsw, "single_thread_ok"] = False  # every batch run of hnswlib flagged
+    fastest = frame[(frame["algorithm"] == "hnswlib") & (frame["mode"] == "single")].sort_values("qps").iloc[-1]
+    frame.loc[fastest.name, "single_thread_ok"] = False  # and its fastest single run
+    table = site.builds_table(frame, "../")
+    rows = {(r["algorithm"], r["mode"]): r for r in table.rows}
+    assert len(table.rows) == frame.groupby(["file", "mode"]).ngroups  # one row per build and mode
+    flagged = rows[("hnswlib", "batch")]
+    assert flagged["_flagged"] and formats.missing(flagged["best_qps"]) and formats.missing(flagged["best_recall"])
+    assert flagged["trusted_runs"] == 0 and flagged["status"].startswith("no trusted run")
+    single = rows[("hnswlib", "single")]
+    trusted = frame[(frame["algorithm"] == "hnswlib") & (frame["mode"] == "single") & results.trusted(frame)]
+    if trusted.empty:  # the machine was busy: every single run flagged already
+        assert single["_flagged"]
+    else:
+        assert not single["_flagged"] and single["best_qps"] == trusted["qps"].max() <= fastest["qps"]
+        assert single["status"].endswith("flagged") and single["trusted_runs"] == len(trusted)
+    html = site.environment().from_string('{% from "macros.html.j2" import table %}{{ table(t) }}').render(t=table)
+    assert html.count('class="flagged"') == sum(r["_flagged"] for r in table.rows) >= 1
+
+
+def test_a_leaderboard_row_is_red_exactly_when_it_has_no_qps():
+    import pandas as pd
+
+    board = pd.DataFrame({"dataset": ["d"] * 3, "k": [10] * 3, "mode": ["batch"] * 3, "algorithm": ["a", "b", "c"],
+                          "qps": [1e4, np.nan, np.nan], "flagged": [2, 0, 3]})
+    rows = site.board_table(board, "").rows
+    assert [r["_flagged"] for r in rows] == [False, True, True]  # b: below the threshold; c: its runs flagged
+    index = (ROOT / "harness/report/templates/index.html.j2").read_text()
+    assert "A row in red has no QPS" in index
+
+
+def test_the_svg_figures_honour_a_logit_x_scale(swept):
+    frame = results.load(swept)
+    good = frame[results.trusted(frame) & (frame["mode"] == frame["mode"].iloc[0])]
+    if good.empty:
+        pytest.skip("every run flagged (the machine was too busy for the single-thread proof)")
+    colors = {name: (0, 0, 0, 1) for name in results.series_of(good).unique()}
+    args = {"chart_id": "c", "title": "t", "k": 10, "colors": colors, "raw": True}
+    plain = charts.frontier_chart(good, run_metric("recall"), run_metric("qps"), **args)
+    logit = charts.frontier_chart(good, run_metric("recall"), run_metric("qps"), x_scale="logit", **args)
+    assert "logit" in logit.x_label and "logit" not in plain.x_label
+    assert len(logit.points) == len(plain.points)
+    ordered = sorted(logit.points, key=lambda p: p.x)
+    assert all(a.px <= b.px for a, b in zip(ordered, ordered[1:], strict=False))  # monotone, recall 1.0 too
+    assert all(charts.LEFT <= p.px <= charts.RIGHT for p in logit.points)
+    assert logit.x_ticks and all(0 < float(t.label) < 1 for t in logit.x_ticks)
+    axis = charts.Axis(np.array([0.5, 0.9, 0.99, 0.999]), False, 0, 100, logit_scale=True)
+    assert [t.label for t in axis.ticks()] == ["0.5", "0.9", "0.99", "0.999"]
+    assert axis(0.99) - axis(0.9) == pytest.approx(axis(0.999) - axis(0.99), rel=0.05)  # nines about evenly spaced
+
+
+def test_installed_versions_of_an_adapter_virtualenv_are_labelled(tmp_path):
+    import pandas as pd
+
+    venv = tmp_path / "venv"
+    dist = venv / "lib" / "python3.11" / "site-packages" / "hnswlib-0.0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: hnswlib\nVersion: 0.0.1\n")
+    (venv / "bin").mkdir()
+    site_packages = [str(dist.parent)]
+    assert software.installed_version("hnswlib", site_packages) == "0.0.1"
+    assert software.installed_version("numpy", site_packages) == ""  # never this process's numpy instead
+    algorithms = tmp_path / "algorithms"
+    (algorithms / "mine").mkdir(parents=True)
+    (algorithms / "mine" / "adapter.py").write_text("import numpy\n\ndef fit():\n    import hnswlib\n")
+    assert software.adapter_distributions("mine", algorithms) == ["hnswlib", "numpy"]
+    assert software.adapter_folder("mine", algorithms) == algorithms / "mine"
+    assert software.adapter_folder("hnswlib", algorithms) == ROOT / "algorithms" / "hnswlib"  # the project's own
+    env = json.dumps({"interpreter": str(venv / "bin" / "python")})
+    frame = pd.DataFrame({"algorithm": ["mine"], "environment": [env]})
+    found = {p.name: p for p in software.packages(frame, algorithms)}
+    for name, there in (("hnswlib", "0.0.1"), ("numpy", "not installed")):  # requirements of the harness too:
+        assert found[name].used_by == ["mine", "annsweep"]  # both places, each labelled
+        assert found[name].installed == f"{metadata.version(name)} (report environment); {there} (virtualenv of mine)"
+
+
 def test_a_pipeline_series_links_to_its_adapter_page():
     import pandas as pd
 
@@ -294,9 +427,13 @@ def test_chromium_check_fails_on_a_broken_site(built, tmp_path):
     exact = broken / "algorithms" / "exact.html"
     exact.write_text(exact.read_text(encoding="utf-8").replace("</main>", "<script>notDefined();</script></main>"),
                      encoding="utf-8")
+    dataset = broken / "datasets" / "small-dense.html"  # a hover label's QPS no longer its run's
+    dataset.write_text(re.sub(r"\nQPS: [^<\n]+</title>", "\nQPS: 99,900</title>", dataset.read_text(encoding="utf-8"),
+                              count=1), encoding="utf-8")
     view = page.check_in_browser(broken / "index.html")
     assert not view.ok
     text = "\n".join(view.problems)
+    assert "datasets/small-dense.html: figure" in text and "says QPS '99,900', its row in the runs table" in text
     assert "datasets/small-dense.html: link '../small-dense_k10_batch_qps-vs-recall.png' points to a missing" in text
     assert "algorithms/hnswlib.html: figure" in text and "1 of" in text and "no hover label" in text
     assert "algorithms/exact.html: console: Uncaught ReferenceError: notDefined" in text
@@ -309,3 +446,4 @@ def test_without_chromium_the_check_is_a_clear_error(built, monkeypatch, swept, 
         page.check_in_browser(built / "index.html")
     assert cli.main(["--results-dir", str(swept), "report", "-o", str(tmp_path / "p"), "--check"]) == 2
     assert "ANNSWEEP_CHROMIUM" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()  # refused before anything was written

@@ -112,7 +112,8 @@ def cmd_report(args: argparse.Namespace) -> int:
               "its path", file=sys.stderr)
         return 2
     frame, out_dir = selected(args)
-    page = report.write_report(frame, out_dir, args.threshold, raw=args.raw, x_scale=args.x_scale)
+    page = report.write_report(frame, out_dir, args.threshold, raw=args.raw, x_scale=args.x_scale,
+                              algorithms_dir=args.algorithms_dir)
     print(f"report: {page}")
     if args.check:
         try:

@@ -2,14 +2,19 @@
 marker per run with the run's build and query parameters, recall and QPS as its hover text (an SVG
 ``<title>``, shown by every browser without scripts or network).
 
-The geometry is computed here (axes, ticks, pixel positions); ``templates/chart.svg.j2`` only draws it,
-escaping every text.  Which runs are drawn and how the frontier is chosen is the same as the
-matplotlib figures of :mod:`.plots` (trusted runs, :func:`.metrics.pareto_frontier`).
+The geometry is computed here (axes, ticks, pixel positions); the ``chart`` macro of
+``templates/macros.html.j2`` only draws it, escaping every text.  Which runs are drawn and how the
+frontier is chosen is the same as the matplotlib figures of :mod:`.plots` (trusted runs,
+:func:`.metrics.pareto_frontier`), and so is the x scale (``x_scale``: ``logit`` spreads out the
+high-recall end, ``linear`` overrides a metric's log scale).  Each marker names its run
+(``Point.run``: the id of the run's row in the page's runs table), so ``report --check`` can compare
+the hover text with that row.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,7 +23,7 @@ from matplotlib.colors import to_hex
 
 from harness.report import formats
 from harness.report.metrics import RUN_METRICS, RunMetric, pareto_frontier
-from harness.report.plots import algorithm_marker
+from harness.report.plots import LOGIT_CLIP, algorithm_marker
 from harness.results import series_of
 
 WIDTH, HEIGHT = 720, 440
@@ -47,6 +52,7 @@ class Point:
     color: str
     label: str  # the hover text
     cells: tuple[str, ...]  # its row in the chart's data table (same order as Chart.columns)
+    run: str = ""  # the id of the run's row in the page's runs table (see :func:`run_id`)
 
 
 @dataclass
@@ -85,31 +91,54 @@ class Chart:
         return [s for s in self.series if not s.context]
 
 
+def logit(value: float) -> float:
+    """log10(p / (1 - p)) of a value clipped into (0, 1) as the matplotlib figures clip it."""
+    p = min(max(float(value), LOGIT_CLIP), 1 - LOGIT_CLIP)
+    return math.log10(p / (1 - p))
+
+
+# Tick values of a logit axis: the decades towards 0 and 1, with finer steps when few fall inside.
+LOGIT_TICKS = ((1e-4, 1e-3, 0.01, 0.1, 0.5, 0.9, 0.99, 0.999, 0.9999),
+               (0.02, 0.05, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.95, 0.98, 0.995, 0.998))
+
+
 class Axis:
-    """A linear or log axis from data values to pixels (``lo_px`` at the low end)."""
+    """A linear, log or logit axis from data values to pixels (``lo_px`` at the low end)."""
 
     def __init__(self, values: np.ndarray, log: bool, lo_px: float, hi_px: float, extra: list[float] = (),
-                 upper: float | None = None):
+                 upper: float | None = None, logit_scale: bool = False):
         values = np.asarray([*values, *extra], dtype=float)
-        self.log = bool(log and (values > 0).all())
-        v = np.log10(values) if self.log else values
+        self.logit = bool(logit_scale)
+        self.log = bool(log and (values > 0).all()) and not self.logit
+        v = np.array([self._scaled(x) for x in values])
         lo, hi = float(v.min()), float(v.max())
         if hi - lo < 1e-12:  # one value: an interval around it
-            pad = 0.3 if self.log else (abs(lo) * 0.1 or 0.5)
+            pad = 0.3 if self.log or self.logit else (abs(lo) * 0.1 or 0.5)
             lo, hi = lo - pad, hi + pad
         pad = (hi - lo) * 0.05
         lo, hi = lo - pad, hi + pad
-        if upper is not None and not self.log:  # a recall never exceeds 1: no axis room beyond it
+        if upper is not None and not self.log and not self.logit:  # a recall never exceeds 1: no room beyond
             hi = min(hi, upper + pad * 0.6)
             lo = min(lo, hi - 0.1)
         self.lo, self.hi, self.lo_px, self.hi_px = lo, hi, lo_px, hi_px
 
+    def _scaled(self, value: float) -> float:
+        return logit(value) if self.logit else math.log10(value) if self.log else float(value)
+
     def __call__(self, value: float) -> float:
-        v = math.log10(value) if self.log else value
+        v = self._scaled(value)
         return round(self.lo_px + (v - self.lo) / (self.hi - self.lo) * (self.hi_px - self.lo_px), 2)
 
     def ticks(self) -> list[Tick]:
-        if self.log:
+        if self.logit:
+            inside: list[float] = []
+            for values in LOGIT_TICKS:  # the decades; finer values too when fewer than three fall inside
+                inside = sorted({*inside, *(v for v in values if self.lo <= logit(v) <= self.hi)})
+                if len(inside) >= 3:
+                    return [Tick(self(v), tick_label(v)) for v in inside]
+            # A narrow range (e.g. recall 0.93 to 0.97): evenly spaced values read better.
+            lo, hi = (1 / (1 + 10 ** -v) for v in (self.lo, self.hi))
+        elif self.log:
             first, last = math.floor(self.lo), math.ceil(self.hi)
             steps = (1, 2, 5) if last - first <= 3 else (1,)
             values = [m * 10.0**e for e in range(first, last + 1) for m in steps]
@@ -123,7 +152,7 @@ class Axis:
         mag = 10 ** math.floor(math.log10(raw))
         step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
         values = [i * step for i in range(math.ceil(lo / step), math.floor(hi / step) + 1)]
-        inside = [v for v in values if lo <= v <= hi and (v > 0 or not self.log)]
+        inside = [v for v in values if lo <= v <= hi and (v > 0 or not self.log) and (0 < v < 1 or not self.logit)]
         return [Tick(self(v), tick_label(v)) for v in inside]
 
 
@@ -158,11 +187,24 @@ def _value(metric: RunMetric, value: float) -> str:
         return formats.duration(value)
     if name in ("p50", "p99"):
         return formats.micros(value)
-    if name in ("index_size", "build_rss", "peak_rss"):
+    if name in ("index_size", "peak_rss"):
         return formats.mib(value)
+    if name == "build_rss":  # RSS growth: negative when the build freed memory
+        return formats.mib_change(value)
     if not metric.log_scale and metric.higher_is_better:  # recall and the qrels measures
         return formats.recall(value)
     return formats.number(value)
+
+
+# Metrics whose values :func:`_value` prints with a unit of its own ("4.55 ms", "1.20 MiB"): the unit of
+# their axis label ("Build time (s)") is left out of hover texts and data tables, where it would disagree.
+UNIT_PRINTED = ("build_time", "p50", "p99", "index_size", "build_rss", "peak_rss", "qps")
+
+
+def value_label(metric: RunMetric, k: int) -> str:
+    """``metric``'s label for a value printed by :func:`_value`: "Build time", "p99 latency"."""
+    label = metric.label.format(k=k)
+    return re.sub(r"\s*\([^()]*\)$", "", label) if metric.name in UNIT_PRINTED else label
 
 
 def other_recalls(frame: pd.DataFrame) -> list[RunMetric]:
@@ -184,7 +226,7 @@ def point_text(run: pd.Series, series: str, x: RunMetric, y: RunMetric, k: int,
     lines.append(f"QPS: {qps}")
     for metric in (x, y):
         if metric.name not in ("recall", "qps"):
-            lines.append(f"{metric.label.format(k=k)}: {_value(metric, metric.values(one).iloc[0])}")
+            lines.append(f"{value_label(metric, k)}: {_value(metric, metric.values(one).iloc[0])}")
     cells = (series, build, query, recall, *(_value(m, m.values(one).iloc[0]) for m in extra), qps,
              *(_value(m, m.values(one).iloc[0]) for m in (x, y) if m.name not in ("recall", "qps")))
     return "\n".join(lines), cells
@@ -195,11 +237,19 @@ def _upper(metric: RunMetric) -> float | None:
     return 1.0 if metric.higher_is_better and not metric.log_scale else None
 
 
+def run_id(label: object) -> str:
+    """The element id of a run's row in a page's runs table, from its label in the results table."""
+    return f"run-{label}"
+
+
 def frontier_chart(frame: pd.DataFrame, x: RunMetric, y: RunMetric, *, chart_id: str, title: str, k: int,
-                   colors: dict[str, tuple], highlight: set[str] | None = None, raw: bool = False) -> Chart | None:
+                   colors: dict[str, tuple], highlight: set[str] | None = None, raw: bool = False,
+                   x_scale: str | None = None) -> Chart | None:
     """Each series' Pareto frontier of (x, y) over the runs in ``frame`` (trusted runs of one dataset,
     k and mode); None when no run has both values.  With ``highlight``, other series are drawn as grey
-    lines behind (no markers, no hover); ``raw`` also draws every other run (smaller, with hover)."""
+    lines behind (no markers, no hover); ``raw`` also draws every other run (smaller, with hover).
+    ``x_scale`` as in :func:`.plots.draw`: ``logit`` (for an x in [0, 1], e.g. recall) or ``linear``
+    (instead of a metric's log scale); each point's ``run`` is :func:`run_id` of its row label."""
     xs, ys = x.values(frame), y.values(frame)
     have = ~(xs.isna() | ys.isna())
     if x.log_scale:
@@ -221,12 +271,13 @@ def frontier_chart(frame: pd.DataFrame, x: RunMetric, y: RunMetric, *, chart_id:
         parts.append((name, mine, px, py, front, shown, context))
     all_x = np.concatenate([px[shown] for _, _, px, _, _, shown, _ in parts])
     all_y = np.concatenate([py[shown] for _, _, _, py, _, shown, _ in parts])
-    ax = Axis(all_x, x.log_scale, LEFT, RIGHT,
+    logit_x = x_scale == "logit" and _upper(x) is not None
+    ax = Axis(all_x, x.log_scale and x_scale != "linear", LEFT, RIGHT,
               extra=[x.reference] if x.reference is not None and all_x.min() < x.reference else [],
-              upper=_upper(x))
+              upper=_upper(x), logit_scale=logit_x)
     ay = Axis(all_y, y.log_scale, BOTTOM, TOP, upper=_upper(y))
     columns = ("series", "build", "query", "recall", *(m.label.format(k=k) for m in extra), "QPS",
-               *(m.label.format(k=k) for m in (x, y) if m.name not in ("recall", "qps")))
+               *(value_label(m, k) for m in (x, y) if m.name not in ("recall", "qps")))
     drawn: list[Series] = []
     for name, mine, px, py, front, shown, context in parts:
         color = CONTEXT_COLOR if context else to_hex(colors.get(name, "black"))
@@ -238,7 +289,7 @@ def frontier_chart(frame: pd.DataFrame, x: RunMetric, y: RunMetric, *, chart_id:
                 label, cells = point_text(mine.iloc[i], name, x, y, k, extra)
                 r = MARKER_R if i in front else MARKER_R * 0.6
                 entry.points.append(Point(name, float(px[i]), float(py[i]), cx, cy, marker_path(marker, cx, cy, r),
-                                          color, label, cells))
+                                          color, label, cells, run_id(mine.index[i])))
         drawn.append(entry)
     drawn.sort(key=lambda s: not s.context)  # grey context behind the highlighted series
     reference = None
@@ -246,5 +297,6 @@ def frontier_chart(frame: pd.DataFrame, x: RunMetric, y: RunMetric, *, chart_id:
         reference = ax(x.reference) if LEFT <= ax(x.reference) <= RIGHT else None
     names = [s.name for s in drawn if not s.context] + (["other algorithms"] if highlight is not None else [])
     width = max(WIDTH - 40, int(RIGHT + 40 + LEGEND_CHAR_PX * max(map(len, names))))
-    return Chart(chart_id, title, x.label.format(k=k), y.label.format(k=k), ax.ticks(), ay.ticks(), drawn,
+    x_label = x.label.format(k=k) + (" · logit scale" if logit_x else "")
+    return Chart(chart_id, title, x_label, y.label.format(k=k), ax.ticks(), ay.ticks(), drawn,
                  columns, reference, width=width)

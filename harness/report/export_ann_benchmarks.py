@@ -99,7 +99,11 @@ def export_ann_benchmarks(results_dir: Path | str, out_dir: Path | str, dataset:
                     if plain(group.attrs.get("status", "ok")) != "ok":
                         summary.skipped.append(f"{path} {name}: run status {plain(group.attrs.get('status'))}")
                         continue
-                    target, attrs, arrays = _convert(top, group, distance, out_dir, used)
+                    try:  # one run that cannot be converted leaves the file's other runs exported
+                        target, attrs, arrays = _convert(top, group, distance, out_dir, used)
+                    except (KeyError, ValueError) as exc:
+                        summary.skipped.append(f"{path} {name}: cannot be converted ({type(exc).__name__}: {exc})")
+                        continue
                     _write(target, attrs, arrays)
                     used.add(target)
                     summary.files.append(target)

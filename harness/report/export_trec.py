@@ -24,6 +24,13 @@ A query that returned nothing has no line.  trec_eval (like ir_measures) then le
 mean, where annsweep counts it as 0: ``trec_eval -c`` counts it as annsweep does.  The manifest
 (``manifest.csv``) says how many such queries each run has.
 
+Beside the runs of a dataset with relevance judgements, ``<out>/<dataset>/qrels.txt`` holds them in
+TREC's qrels layout (``<query id> 0 <doc id> <grade>``, the ids the run files use), so
+``trec_eval -c <dataset>/qrels.txt <run>`` needs nothing else.  An export owns the
+``<dataset>/k=<k>/`` folders it writes into: ``*.trec`` files left there by an earlier export are
+removed first, so a folder holds exactly the runs the manifest lists (other folders, and other
+files, are left alone).
+
 ``manifest.csv`` lists every file with its dataset, k, algorithm, series, build and query
 parameters (JSON), mode, tag, the result file and run it came from, the run's flags
 (``single_thread_ok``, ``caching_suspected``) and the stored metrics (recall, recall_ab, qps and the
@@ -49,6 +56,7 @@ from harness.results.files import plain, read_header
 from harness.results.tables import iter_result_files
 
 MANIFEST = "manifest.csv"
+QRELS = "qrels.txt"
 UNSAFE = re.compile(r"[^A-Za-z0-9=._+@-]")  # file names keep letters, digits and =._+@-
 MEASURE = re.compile(r"[A-Za-z]+@\d+")  # a qrels measure stored with a run (nDCG@10, R@2, ...)
 STORED_METRICS = ("recall", "recall_ab", "qps")
@@ -83,6 +91,7 @@ class DatasetIds:
 
     query_ids: list[str]
     doc_ids: list[str] | None  # None: row numbers
+    qrels: dict[str, dict[str, int]] | None = None  # the dataset's judgements, if it has any
 
 
 def export_trec(results_dir: str | Path, out_dir: str | Path, dataset: str | None = None, k: int | None = None,
@@ -92,12 +101,21 @@ def export_trec(results_dir: str | Path, out_dir: str | Path, dataset: str | Non
 
     The datasets are opened from ``data_dir`` (default: the data folder) by the names the results
     store, to read their ids; a dataset file that is missing, or is not the file the runs were made
-    on (its SHA-256 differs from the one stored), is a :class:`DatasetError` naming it and the
-    result file, raised before anything is written.
+    on (its SHA-256 differs from the one stored), or a run that does not answer each of its queries,
+    is a :class:`DatasetError` naming it and the result file, raised before anything is written.
+    Each dataset's judgements go to ``<dataset>/qrels.txt``; earlier ``*.trec`` files in the
+    ``<dataset>/k=<k>/`` folders written into are removed first.
     """
     out_dir = Path(out_dir)
     runs = _select(Path(results_dir), dataset, k)
     ids = {name: _dataset_ids(name, files, data_dir) for name, files in _files_by_dataset(runs).items()}
+    folders = {_check_run(path, group, ids) for path, group in runs}  # every run, before any file is written
+    for folder in sorted(folders):
+        for stale in (out_dir / folder).glob("*.trec"):
+            stale.unlink()
+    for name, dataset_ids in ids.items():
+        if dataset_ids.qrels:
+            _write_qrels(out_dir / _safe(name) / QRELS, dataset_ids.qrels)
     exported: list[ExportedRun] = []
     written: list[Path] = []
     seen: set[str] = set()
@@ -158,8 +176,29 @@ def _dataset_ids(name: str, result_files: list[Path], data_dir: str | Path | Non
                 if bad is not None:
                     raise DatasetError(f"{path}: {kind} id {bad!r} is empty or holds white space, which a TREC "
                                        f"run file cannot carry")
-            return DatasetIds(query_ids, doc_ids)
+            return DatasetIds(query_ids, doc_ids, data.qrels() if data.has_qrels else None)
     return DatasetIds([str(q) for q in range(n_queries)], None)
+
+
+def _check_run(path: Path, group: str, ids: dict[str, DatasetIds]) -> str:
+    """Refuse a run that does not answer each of its dataset's queries; the folder its file goes to."""
+    header = read_header(path)
+    name, k = header["dataset"], int(header["k"])
+    with h5py.File(path, "r") as f:
+        answered = f["runs"][group]["neighbors"].shape[0]
+    if answered != len(ids[name].query_ids):
+        raise DatasetError(f"{path}: run {group} answers {answered} queries but dataset {name!r} has "
+                           f"{len(ids[name].query_ids)}")
+    return f"{_safe(name)}/k={k}"
+
+
+def _write_qrels(target: Path, qrels: dict[str, dict[str, int]]) -> None:
+    """TREC qrels (``qid 0 docid grade``), written under a temporary name and renamed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text("".join(f"{qid} 0 {did} {grade}\n" for qid, judged in qrels.items()
+                           for did, grade in judged.items()))
+    tmp.replace(target)
 
 
 def _write_run(path: Path, group: str, ids: dict[str, DatasetIds], out_dir: Path, seen: set[str]) -> ExportedRun:
@@ -170,9 +209,6 @@ def _write_run(path: Path, group: str, ids: dict[str, DatasetIds], out_dir: Path
         neighbors = np.asarray(g["neighbors"][()], dtype=np.int64)
     name, k = header["dataset"], int(header["k"])
     dataset = ids[name]
-    if neighbors.shape[0] != len(dataset.query_ids):
-        raise DatasetError(f"{path}: run {group} answers {neighbors.shape[0]} queries but dataset {name!r} has "
-                           f"{len(dataset.query_ids)}")
     query_params = json.loads(attrs.get("query_params") or "{}")
     tag = _safe("__".join([header["algorithm"], header.get("build_slug") or params_slug(header["build_params"] or {}),
                            params_slug(query_params), attrs["mode"]]))

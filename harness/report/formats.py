@@ -2,7 +2,8 @@
 thousands separators, sizes in binary units.  Each function is also a Jinja2 filter (:data:`FILTERS`).
 
 A missing value (None, NaN, pandas' NA, or a negative "not recorded" size) prints as an empty string,
-so an empty cell always means "no value", never zero.
+so an empty cell always means "no value", never zero; a change of size (RSS growth) can be negative and
+prints with a minus sign (:func:`size_change`).
 """
 
 from __future__ import annotations
@@ -89,6 +90,20 @@ def mib(value: Any) -> str:
     return "" if missing(value) else size(float(value) * 2**20)
 
 
+def size_change(num_bytes: Any) -> str:
+    """A change of size in bytes, which can be negative (RSS growth: a build that freed memory):
+    -1.2 MiB → "−1.20 MiB" (a minus sign), 5 << 20 → "5.00 MiB"; only a missing value is ""."""
+    if missing(num_bytes):
+        return ""
+    value = float(num_bytes)
+    return f"−{size(-value)}" if value < 0 else size(value)
+
+
+def mib_change(value: Any) -> str:
+    """A change of size given in MiB, printed like :func:`size_change`."""
+    return "" if missing(value) else size_change(float(value) * 2**20)
+
+
 def recall(value: Any) -> str:
     """A recall or another score in [0, 1]: four decimals."""
     return "" if missing(value) else f"{float(value):.4f}"
@@ -130,5 +145,6 @@ def sort_key(value: Any) -> str:
     return "" if missing(value) else repr(float(value))
 
 
-FILTERS = {"text": text, "duration": duration, "micros": micros, "qps": qps, "size": size, "mib": mib, "recall": recall,
-           "number": number, "params": params, "sort_key": sort_key}
+FILTERS = {"text": text, "duration": duration, "micros": micros, "qps": qps, "size": size, "mib": mib,
+           "size_change": size_change, "mib_change": mib_change, "recall": recall, "number": number, "params": params,
+           "sort_key": sort_key}

@@ -7,14 +7,13 @@ ann-benchmarks'); the board keeps both of the best run, and every heading names 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from harness import results
-from harness.report import plots
+from harness.report import formats, plots
 from harness.report.metrics import RunMetric, recall_metric, run_metric
 
 GROUP = ["dataset", "k", "mode"]
@@ -56,7 +55,7 @@ def leaderboard(frame: pd.DataFrame, threshold: float = 0.9, quality: str | None
             row.update({
                 "qps": _value(speed_metric, best), "recall": best["recall"],
                 "recall_ab": _value(run_metric("recall_ab"), best),
-                "build": best["build"], "query_params": _params(best["query_params"]),
+                "build": best["build"], "query_params": formats.params(best["query_params"]),
                 "build_time_s": best["build_time_s"],
                 "index_mib": _value(run_metric("index_size"), best),
                 "peak_rss_mib": _value(run_metric("peak_rss"), best),
@@ -76,14 +75,6 @@ def leaderboard(frame: pd.DataFrame, threshold: float = 0.9, quality: str | None
 
 def _value(metric: RunMetric, run: pd.Series) -> float:
     return float(metric.values(run.to_frame().T).iloc[0])
-
-
-def _params(text: object) -> str:
-    try:
-        params = json.loads(text) if isinstance(text, str) else {}
-    except json.JSONDecodeError:
-        return str(text)
-    return " ".join(f"{k}={v}" for k, v in params.items())
 
 
 def heading(threshold: float, quality: str = "recall", k: object = "k") -> str:

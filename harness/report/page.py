@@ -20,15 +20,18 @@ find_chromium = sitecheck.find_chromium
 
 
 def write_report(frame: pd.DataFrame, out_dir: Path, threshold: float = 0.9, raw: bool = False,
-                 x_scale: str | None = None) -> Path:
-    """Figures, leaderboard files and the site's pages in ``out_dir``; returns ``index.html``."""
+                 x_scale: str | None = None, algorithms_dir: Path | None = None) -> Path:
+    """Figures, leaderboard files and the site's pages in ``out_dir``; returns ``index.html``.
+    ``x_scale`` applies to the static and the inline figures alike; ``algorithms_dir`` is the adapter
+    folder the runs came from (``--algorithms-dir``; default ``paths.algorithms_dir()``)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     colors = plots.algorithm_colors(list(results.series_of(plots.ok_runs(frame)).unique()))
     figures = plots.plot_dataset(frame, out_dir, raw=raw, x_scale=x_scale, colors=colors)
     board = leaderboard.leaderboard(frame, threshold)
     leaderboard.write(board, out_dir, threshold)
-    return site.write_site(frame, board, figures, out_dir, threshold, raw=raw)[0]
+    return site.write_site(frame, board, figures, out_dir, threshold, raw=raw, x_scale=x_scale,
+                           algorithms_dir=algorithms_dir)[0]
 
 
 @dataclass

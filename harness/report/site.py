@@ -47,10 +47,7 @@ class Column:
 class Table:
     columns: list[Column]
     rows: list[dict[str, Any]]
-    css: str = ""
-
-    def flagged(self, row: dict[str, Any]) -> bool:
-        return bool(row.get("_flagged"))
+    css: str = ""  # rows with a true "_flagged" are drawn red; "_id" is a row's element id
 
 
 @dataclass
@@ -63,7 +60,8 @@ class Section:
     tables: list[tuple[str, Table]] = field(default_factory=list)  # (caption, table)
     files: list[tuple[str, str]] = field(default_factory=list)  # (label, relative href): static figures
     link: str | None = None  # a page this section is the summary of
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # warnings: runs left out of the figures, failures
+    intro: str = ""  # what the section's table shows
 
 
 BOARD_COLUMNS = {
@@ -114,7 +112,7 @@ def board_table(board: pd.DataFrame, root: str, owner: dict[str, str] | None = N
     rows = []
     for record in board.to_dict("records"):
         record["_href_algorithm"] = root + algorithm_href(owner.get(str(record["algorithm"]), record["algorithm"]))
-        record["_flagged"] = bool(record.get("flagged")) and formats.missing(record.get("qps"))
+        record["_flagged"] = formats.missing(record.get("qps"))  # no trusted run at recall >= threshold
         rows.append(record)
     return Table(columns, rows, "leaderboard")
 
@@ -145,6 +143,7 @@ def runs_table(frame: pd.DataFrame, root: str, dataset_column: bool = False) -> 
         row["series"] = name
         row["trusted"] = "yes" if good else "no"
         row["_flagged"] = not good
+        row["_id"] = charts.run_id(run.name)  # the figures' points name it (data-run)
         row["_href_algorithm"] = root + algorithm_href(run["algorithm"])
         row["_href_dataset"] = root + dataset_href(run["dataset"])
         rows.append(row)
@@ -153,30 +152,48 @@ def runs_table(frame: pd.DataFrame, root: str, dataset_column: bool = False) -> 
 
 def builds_table(frame: pd.DataFrame, root: str, dataset_column: bool = False,
                  algorithm_column: bool = True) -> Table:
-    """One row per build (result file): its parameters, build time, index size, memory, best recall."""
+    """One row per build (result file) and mode: its parameters, build time, index size, memory, and the
+    best recall and best QPS of its trusted runs in that mode (a row without a trusted run is red and
+    says why in its status; a failed build without runs has a row without a mode)."""
     columns = ([Column("dataset", "dataset", "text", "_href_dataset")] if dataset_column else []) + (
         [Column("algorithm", "algorithm", "text", "_href_algorithm")] if algorithm_column else []) + [
-        Column("build_params", "build parameters", "params"), Column("k", "k"), Column("threads", "threads"),
-        Column("build_time_s", "build time", "duration"), Column("index_size_bytes", "index size", "size"),
-        Column("peak_rss_bytes", "peak RSS", "size"), Column("rss_delta_bytes", "RSS growth", "size"),
-        Column("index_cache", "index cache", "text"), Column("runs", "runs"),
-        Column("best_recall", "best recall", "recall"), Column("best_qps", "best QPS", "qps"),
+        Column("build_params", "build parameters", "params"), Column("k", "k"), Column("mode", "mode", "text"),
+        Column("threads", "threads"), Column("build_time_s", "build time", "duration"),
+        Column("index_size_bytes", "index size", "size"), Column("peak_rss_bytes", "peak RSS", "size"),
+        Column("rss_delta_bytes", "RSS growth", "size_change"), Column("index_cache", "index cache", "text"),
+        Column("runs", "successful runs"), Column("trusted_runs", "trusted runs"),
+        Column("best_recall", "best recall (trusted)", "recall"), Column("best_qps", "best QPS (trusted)", "qps"),
         Column("status", "status", "text"), Column("error", "error", "text"),
     ]
+    frame = frame.assign(_trusted=trusted(frame), _mode=frame["mode"].fillna("").astype(str))
     rows = []
-    for _, runs in frame.groupby("file", sort=False):
+    for _, runs in frame.groupby(["file", "_mode"], sort=False):
         first = runs.iloc[0].to_dict()
-        ok = runs[runs["status"] == "ok"]
-        failed = runs[runs["status"] != "ok"]
-        row = {**first, "runs": len(ok), "best_recall": pd.to_numeric(ok["recall"], errors="coerce").max(),
-               "best_qps": pd.to_numeric(ok["qps"], errors="coerce").max(),
-               "status": "ok" if failed.empty else ("failed" if ok.empty else "partly failed"),
+        good = runs[runs["_trusted"]]
+        ok, failed = runs[runs["status"] == "ok"], runs[runs["status"] != "ok"]
+        flagged = len(ok) - len(good)
+        if ok.empty:
+            status = "failed"
+        elif good.empty:
+            status = f"no trusted run ({flagged} flagged)"
+        else:
+            status = ("partly failed" if not failed.empty else "ok") + (f", {flagged} flagged" if flagged else "")
+        row = {**first, "mode": first["_mode"], "runs": len(ok), "trusted_runs": len(good),
+               "best_recall": pd.to_numeric(good["recall"], errors="coerce").max(),
+               "best_qps": pd.to_numeric(good["qps"], errors="coerce").max(), "status": status,
                "error": "; ".join(dict.fromkeys(str(e) for e in failed["error"] if e)),
-               "_flagged": not failed.empty, "_href_algorithm": root + algorithm_href(first["algorithm"]),
+               "_flagged": good.empty, "_href_algorithm": root + algorithm_href(first["algorithm"]),
                "_href_dataset": root + dataset_href(first["dataset"])}
         rows.append(row)
-    rows.sort(key=lambda r: (str(r["dataset"]), str(r["algorithm"]), str(r["build_params"]), int(r["k"])))
+    rows.sort(key=lambda r: (str(r["dataset"]), str(r["algorithm"]), str(r["build_params"]), int(r["k"]),
+                             r["mode"]))
     return Table(columns, rows, "builds")
+
+
+BUILDS_NOTE = ("One row per build and mode. Best recall and best QPS are over the mode's trusted runs (succeeded, "
+               "passed the single-thread proof, not answered from a cache); a row in red has no trusted run: "
+               "its runs failed, or were flagged by the single-thread proof or the cache canary (its status "
+               "says which).")
 
 
 def _groups(frame: pd.DataFrame) -> Iterable[tuple[tuple[str, int, str], pd.DataFrame]]:
@@ -201,7 +218,8 @@ class _Ids:
 
 
 def dataset_sections(frame: pd.DataFrame, board: pd.DataFrame, dataset: str, figures: list[plots.Figure],
-                     out_dir: Path, colors: dict, threshold: float, raw: bool) -> list[Section]:
+                     out_dir: Path, colors: dict, threshold: float, raw: bool,
+                     x_scale: str | None = None) -> list[Section]:
     ids, root = _Ids(), "../"
     ok = plots.ok_runs(frame)
     sections = []
@@ -213,13 +231,13 @@ def dataset_sections(frame: pd.DataFrame, board: pd.DataFrame, dataset: str, fig
             x, y = run_metric(xname), run_metric(yname)
             chart = charts.frontier_chart(good, x, y, chart_id=ids("fig", k, mode, yname, xname),
                                           title=f"{y.label.format(k=k)} vs {x.label.format(k=k)}", k=k,
-                                          colors=colors, raw=raw) if not good.empty else None
+                                          colors=colors, raw=raw, x_scale=x_scale) if not good.empty else None
             if chart is not None:
                 section.charts.append(chart)
         mine = board[(board["dataset"] == name) & (board["k"] == k) & (board["mode"] == mode)]
         if not mine.empty:
-            section.tables.append((f"Leaderboard: {leaderboard.heading(threshold, 'recall', k)}",
-                                   board_table(mine, root, owners(frame))))
+            caption = f"Leaderboard: {leaderboard.heading(threshold, 'recall', k)} (red: no trusted run reached it)"
+            section.tables.append((caption, board_table(mine, root, owners(frame))))
         for fig in figures:
             if (fig.dataset, fig.k, fig.mode) == (name, k, mode):
                 section.files += [(f"{fig.y} vs {fig.x} ({p.suffix[1:].upper()})", root + p.name) for p in fig.paths]
@@ -230,11 +248,12 @@ def dataset_sections(frame: pd.DataFrame, board: pd.DataFrame, dataset: str, fig
         sections.append(section)
     mine = frame[frame["dataset"] == dataset]
     sections.append(Section("runs", f"Runs ({len(mine)})", tables=[("", runs_table(mine, root))]))
-    sections.append(Section("builds", "Builds", tables=[("", builds_table(mine, root))]))
+    sections.append(Section("builds", "Builds", tables=[("", builds_table(mine, root))], intro=BUILDS_NOTE))
     return sections
 
 
-def algorithm_sections(frame: pd.DataFrame, algorithm: str, colors: dict, raw: bool) -> list[Section]:
+def algorithm_sections(frame: pd.DataFrame, algorithm: str, colors: dict, raw: bool,
+                       x_scale: str | None = None) -> list[Section]:
     ids, root = _Ids(), "../"
     ok = plots.ok_runs(frame)
     mine = frame[frame["algorithm"] == algorithm]
@@ -250,12 +269,13 @@ def algorithm_sections(frame: pd.DataFrame, algorithm: str, colors: dict, raw: b
                 group[group["algorithm"] == algorithm])]
             chart = charts.frontier_chart(group, x, y, chart_id=ids("fig", dataset, k, mode), k=k, colors=colors,
                                           title=f"k={k} · {mode} mode (other algorithms grey)", highlight=own,
-                                          raw=raw) if not group.empty else None
+                                          raw=raw, x_scale=x_scale) if not group.empty else None
             if chart is not None and chart.points:
                 section.charts.append(chart)
         sections.append(section)
     sections.append(Section("builds", "Builds", tables=[("", builds_table(mine, root, dataset_column=True,
-                                                                          algorithm_column=False))]))
+                                                                          algorithm_column=False))],
+                            intro=BUILDS_NOTE))
     sections.append(Section("runs", f"Runs ({len(mine)})", tables=[("", runs_table(mine, root, dataset_column=True))]))
     return sections
 
@@ -285,9 +305,15 @@ def _write(path: Path, text: str) -> None:
 
 
 def write_site(frame: pd.DataFrame, board: pd.DataFrame, figures: list[plots.Figure], out_dir: Path,
-               threshold: float = 0.9, raw: bool = False) -> list[Path]:
-    """Every page of the site in ``out_dir``; returns their paths, ``index.html`` first."""
+               threshold: float = 0.9, raw: bool = False, x_scale: str | None = None,
+               algorithms_dir: Path | None = None) -> list[Path]:
+    """Every page of the site in ``out_dir``; returns their paths, ``index.html`` first.
+
+    ``x_scale`` as for the figures (:func:`.plots.draw`); ``algorithms_dir`` is where the runs' adapters
+    are (their imports name the packages of the environment section; default ``paths.algorithms_dir()``).
+    Each page's ``<main data-figures>`` says how many figures it draws, for ``report --check``."""
     env = environment()
+    frame = frame.reset_index(drop=True)  # a run's label is its row id on every page (charts.run_id)
     colors = plots.algorithm_colors(list(series_of(plots.ok_runs(frame)).unique()))
     generated = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     datasets = sorted({str(d) for d in frame["dataset"].dropna()})
@@ -302,22 +328,24 @@ def write_site(frame: pd.DataFrame, board: pd.DataFrame, figures: list[plots.Fig
     index = out_dir / "index.html"
     _write(index, env.get_template("index.html.j2").render(
         **common, root="", kind="index", name="", boards=boards, counts=counts, used_on=used_on,
-        machines=software.machines(frame), packages=software.packages(frame), title="annsweep report"))
+        machines=software.machines(frame), packages=software.packages(frame, algorithms_dir),
+        title="annsweep report", figures=0))
     written.append(index)
     for dataset in datasets:
         path = out_dir / dataset_href(dataset)
         mine = frame[frame["dataset"] == dataset]
+        sections = dataset_sections(frame, board, dataset, figures, out_dir, colors, threshold, raw, x_scale)
         _write(path, env.get_template("page.html.j2").render(
             **common, root="../", title=f"Dataset {dataset}", kind="dataset", name=dataset,
-            summary=_dataset_summary(mine),
-            sections=dataset_sections(frame, board, dataset, figures, out_dir, colors, threshold, raw)))
+            summary=_dataset_summary(mine), sections=sections, figures=sum(len(s.charts) for s in sections)))
         written.append(path)
     for algorithm in algorithms:
         path = out_dir / algorithm_href(algorithm)
         mine = frame[frame["algorithm"] == algorithm]
+        sections = algorithm_sections(frame, algorithm, colors, raw, x_scale)
         _write(path, env.get_template("page.html.j2").render(
             **common, root="../", title=f"Algorithm {algorithm}", kind="algorithm", name=algorithm,
-            summary=_algorithm_summary(mine), sections=algorithm_sections(frame, algorithm, colors, raw)))
+            summary=_algorithm_summary(mine), sections=sections, figures=sum(len(s.charts) for s in sections)))
         written.append(path)
     return written
 

@@ -5,8 +5,12 @@ A page passes when it loads without a console message or script error (the pages
 themselves, so any message is a problem), its script ran to the end, every relative link and
 image resolves to an existing file (and an anchor to an element of that page), no link leaves the
 folder or goes to the network, and every figure has one hover label (an SVG ``<title>``) per point,
-as many points as rows in its data table and at least one.  The DOM checked is the one Chromium
-rendered (``--dump-dom``), after the scripts ran.
+as many points as rows in its data table and at least one.  Two cross-checks catch a page that is
+consistent with itself but wrong: the page holds as many figures as the site writer said it draws
+(``<main data-figures>``, counted from the groups it plotted), and each point's hover label names
+the series, recall and QPS its run's row in the page's runs table shows (the point's ``data-run``
+is that row's id; the label is written by :mod:`.charts`, the row by the table template).  The DOM
+checked is the one Chromium rendered (``--dump-dom``), after the scripts ran.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from harness.report.metrics import run_metric
 
 # Chromium logs a page's console messages as "...:INFO:CONSOLE(12)] "text", source: file:///... (12)"
 # (or "CONSOLE:12]" in newer builds).
@@ -44,6 +50,7 @@ class Figure:
     labelled: int = 0  # of them, with a non-empty <title>
     rows: int = -1  # rows of its data table (-1: no table)
     declared: int = -1  # its data-points attribute
+    hover: list[tuple[str, str]] = field(default_factory=list)  # (data-run, hover text) of each labelled point
 
 
 @dataclass
@@ -53,6 +60,9 @@ class PageFacts:
     links: list[str] = field(default_factory=list)  # href/src values, as written
     ids: set[str] = field(default_factory=set)
     figures: dict[str, Figure] = field(default_factory=dict)
+    charts: int = 0  # <figure class="chart"> elements
+    declared_figures: int | None = None  # <main data-figures>: how many the site writer drew
+    runs: dict[str, dict[str, str]] = field(default_factory=dict)  # runs-table row id → column title → cell text
     tables: int = 0
     table_rows: int = 0
     images: int = 0
@@ -67,7 +77,12 @@ class _Parser(HTMLParser):
         self.figure: Figure | None = None  # the figure being read
         self.points_table: str | None = None  # the chart id of the data table being read
         self.in_pt = self.in_title = False
-        self.title = ""
+        self.title = self.run = ""
+        self.runs_table = False  # inside the runs table
+        self.headers: list[str] = []
+        self.row: str | None = None  # the id of the runs-table row being read
+        self.cells: list[str] = []
+        self.cell: str | None = None  # the text of the th/td being read
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
@@ -78,6 +93,9 @@ class _Parser(HTMLParser):
             facts.errors = a.get("data-errors", "")
         elif tag == "body":
             facts.ready = a.get("data-ready") == "1"
+        elif tag == "main":
+            declared = a.get("data-figures", "")
+            facts.declared_figures = int(declared) if declared.isdigit() else None
         for key in ("href", "src"):
             if key in a and tag in ("a", "img", "link", "script", "iframe", "source", "image", "use"):
                 facts.links.append(a[key])
@@ -85,6 +103,8 @@ class _Parser(HTMLParser):
             facts.images += 1
         elif tag == "table":
             facts.tables += 1
+            self.runs_table = "runs" in a.get("class", "").split()
+            self.headers = []
             if "points" in a.get("class", "").split():
                 self.points_table = a.get("data-chart", "")
                 facts.figures.setdefault(self.points_table, Figure(self.points_table)).rows = 0
@@ -92,12 +112,17 @@ class _Parser(HTMLParser):
             facts.table_rows += 1
             if self.points_table is not None and self.points_table in facts.figures:
                 facts.figures[self.points_table].rows += 1
+            if self.runs_table and a.get("id"):
+                self.row, self.cells = a["id"], []
+        elif tag in ("th", "td") and self.runs_table:
+            self.cell = ""
         elif tag == "figure" and "chart" in a.get("class", "").split():
+            facts.charts += 1
             self.figure = facts.figures.setdefault(a.get("id", ""), Figure(a.get("id", "")))
             self.figure.declared = int(a.get("data-points", -1) or -1)
         elif "pt" in a.get("class", "").split() and self.figure is not None:
             self.figure.points += 1
-            self.in_pt, self.title = True, ""
+            self.in_pt, self.title, self.run = True, "", a.get("data-run", "")
         elif tag == "title" and self.in_pt:
             self.in_title = True
 
@@ -106,18 +131,30 @@ class _Parser(HTMLParser):
             self.in_title = False
             if self.title.strip() and self.figure is not None:
                 self.figure.labelled += 1
+                self.figure.hover.append((self.run, self.title))
         elif tag == "path" and self.in_pt:
             self.in_pt = False
         elif tag == "thead" and self.points_table is not None:  # the header row is not a point
             self.facts.figures[self.points_table].rows -= 1
+        elif tag in ("th", "td") and self.cell is not None:
+            if tag == "th":
+                self.headers.append(self.cell.strip())
+            else:
+                self.cells.append(self.cell.strip())
+            self.cell = None
+        elif tag == "tr" and self.row is not None:
+            self.facts.runs[self.row] = dict(zip(self.headers, self.cells, strict=False))
+            self.row = None
         elif tag == "table":
-            self.points_table = None
+            self.points_table, self.runs_table = None, False
         elif tag == "figure":
             self.figure = None
 
     def handle_data(self, data: str) -> None:
         if self.in_title:
             self.title += data
+        if self.cell is not None:
+            self.cell += data
 
 
 def page_facts(html: str) -> PageFacts:
@@ -155,7 +192,13 @@ def _ids_of(path: Path) -> set[str]:
 
 
 def figure_problems(facts: PageFacts) -> list[str]:
+    """Figures without points or labels, figures missing from the page, hover labels that disagree
+    with the runs table."""
     problems = []
+    if facts.declared_figures is None:
+        problems.append("the page does not say how many figures it draws (no data-figures on <main>)")
+    elif facts.charts != facts.declared_figures:
+        problems.append(f"{facts.charts} figure(s) on the page, {facts.declared_figures} drawn by the site writer")
     for fig in facts.figures.values():
         name = f"figure {fig.id!r}"
         if fig.points == 0:
@@ -167,7 +210,30 @@ def figure_problems(facts: PageFacts) -> list[str]:
                             if fig.rows >= 0 else f"{name} has no data table")
         if fig.declared not in (-1, fig.points):
             problems.append(f"{name}: {fig.points} points drawn, {fig.declared} declared")
+        problems += hover_problems(name, fig, facts.runs)
     return problems
+
+
+def hover_problems(name: str, fig: Figure, runs: dict[str, dict[str, str]], most: int = 3) -> list[str]:
+    """Points whose hover label disagrees with their run's row in the runs table (series, recall, QPS),
+    or names no row; the first ``most`` of a figure and how many more."""
+    found = []
+    for run, text in fig.hover:
+        row = runs.get(run)
+        if row is None:
+            found.append(f"a point names run {run!r}, which is not in the page's runs table" if run
+                         else "a point does not name its run (data-run)")
+            continue
+        lines = text.strip().split("\n")
+        said = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+        recall = run_metric("recall").label.format(k=row.get("k", "k"))
+        for what, label, column in (("series", lines[0], "series"), ("recall", said.get(recall), "recall"),
+                                    ("QPS", said.get("QPS"), "QPS")):
+            if label != row.get(column):
+                found.append(f"the hover label of {run} says {what} {label!r}, its row in the runs table "
+                             f"{row.get(column)!r}")
+    more = f" (and {len(found) - most} more)" if len(found) > most else ""
+    return [f"{name}: {p}" + (more if i == most - 1 else "") for i, p in enumerate(found[:most])]
 
 
 @dataclass

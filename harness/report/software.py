@@ -4,8 +4,9 @@ Packages come from three places, none of them a fixed list: the versions each re
 (``environment.packages``, written by :mod:`harness.run.environment`), the libraries each run's adapter
 imports (read from its ``adapter.py`` and the project modules it imports, anywhere in the file: Seismic
 imports ``seismic`` inside ``fit``), and the project's own requirements (``importlib.metadata.requires``).
-Installed versions are read with ``importlib.metadata`` (from an adapter's own virtualenv when its runs
-used one), so a version that changed since the run shows as two versions.
+Installed versions are read with ``importlib.metadata``: in this environment, and in an adapter's own
+virtualenv when its runs used one (labelled with the adapter; never this environment's version in its
+place), so a version that changed since the run shows as two versions.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class Machine:
 class Package:
     name: str
     recorded: list[str] = field(default_factory=list)  # versions stored in the result files
-    installed: str = ""  # importlib.metadata now, where the runs ran
+    installed: str = ""  # importlib.metadata now, where the runs ran (each adapter virtualenv labelled)
     pinned: str = ""  # the project's requirement, e.g. "==0.5.4"
     used_by: list[str] = field(default_factory=list)  # algorithms, or "annsweep" for the harness's own
 
@@ -120,8 +121,11 @@ def _module_owners() -> dict[str, list[str]]:
     return metadata.packages_distributions()
 
 
-def adapter_folder(algorithm: str) -> Path | None:
-    for root in (paths.algorithms_dir(), paths.PROJECT_ALGORITHMS):
+def adapter_folder(algorithm: str, algorithms_dir: Path | None = None) -> Path | None:
+    """An algorithm's adapter folder: in ``algorithms_dir`` (where its runs came from; default
+    ``paths.algorithms_dir()``), else among the project's own adapters."""
+    for root in (Path(algorithms_dir) if algorithms_dir is not None else paths.algorithms_dir(),
+                 paths.PROJECT_ALGORITHMS):
         if (root / algorithm / "adapter.py").is_file():
             return root / algorithm
     return None
@@ -154,9 +158,9 @@ def imported_modules(source: Path, seen: set[Path] | None = None) -> set[str]:
     return tops
 
 
-def adapter_distributions(algorithm: str) -> list[str]:
+def adapter_distributions(algorithm: str, algorithms_dir: Path | None = None) -> list[str]:
     """The installed distributions whose modules an algorithm's adapter imports (its library)."""
-    folder = adapter_folder(algorithm)
+    folder = adapter_folder(algorithm, algorithms_dir)
     if folder is None:
         return []
     owners = _module_owners()
@@ -174,19 +178,38 @@ def _site_packages(interpreter: str) -> list[str]:
 
 
 def installed_version(name: str, where: list[str] | None = None) -> str:
+    """The version of ``name`` installed in the site-packages folders ``where`` (another virtualenv:
+    never this process's version instead), or in this process's environment; "" when not installed."""
+    if where:
+        for dist in metadata.distributions(path=where):
+            if _canonical(dist.metadata["Name"] or "") == _canonical(name):
+                return dist.version
+        return ""
     try:
-        if where:
-            for dist in metadata.distributions(path=where):
-                if _canonical(dist.metadata["Name"] or "") == _canonical(name):
-                    return dist.version
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return ""
 
 
-def packages(frame: pd.DataFrame) -> list[Package]:
-    """Every package the runs in ``frame`` used, sorted by name: recorded, imported by their adapters,
-    and the project's own requirements (those behind an extra only when a run used them)."""
+def _installed(pkg: Package, venvs: dict[str, list[str]]) -> str:
+    """Where ``pkg`` is installed now: this environment's version, and each adapter virtualenv's (labelled
+    with the adapters that ran in it) when an adapter that used the package ran in one."""
+    places: dict[tuple[str, ...], list[str]] = {}
+    for user in pkg.used_by:
+        if user in venvs:
+            places.setdefault(tuple(venvs[user]), []).append(user)
+    parts = [f"{installed_version(pkg.name, list(site)) or 'not installed'} (virtualenv of {', '.join(users)})"
+             for site, users in places.items()]
+    if not places or any(user not in venvs for user in pkg.used_by):  # used here too (or recorded only)
+        own = installed_version(pkg.name)
+        parts.insert(0, own if not places else f"{own or 'not installed'} (report environment)")
+    return "; ".join(parts)
+
+
+def packages(frame: pd.DataFrame, algorithms_dir: Path | None = None) -> list[Package]:
+    """Every package the runs in ``frame`` used, sorted by name: recorded, imported by their adapters
+    (in ``algorithms_dir``, see :func:`adapter_folder`), and the project's own requirements (those
+    behind an extra only when a run used them)."""
     found: dict[str, Package] = {}
     venvs: dict[str, list[str]] = {}
 
@@ -207,17 +230,16 @@ def packages(frame: pd.DataFrame) -> list[Package]:
             venvs[algorithm] = site
     algorithms = sorted({str(a) for a in frame.get("algorithm", pd.Series(dtype=object)).dropna()})
     for algorithm in algorithms:
-        for dist in adapter_distributions(algorithm):
+        for dist in adapter_distributions(algorithm, algorithms_dir):
             add(dist, algorithm)
     requirements = project_requirements()
     for key, (name, spec, extra) in requirements.items():
         if not extra or key in found:
             add(name, PROJECT).pinned = spec
     for pkg in found.values():
-        users = [venvs[a] for a in pkg.used_by if a in venvs]
-        pkg.installed = installed_version(pkg.name, users[0] if users else None)
         if _canonical(pkg.name) == PROJECT and PROJECT not in pkg.used_by:
             pkg.used_by.append(PROJECT)
+        pkg.installed = _installed(pkg, venvs)
     return sorted(found.values(), key=lambda p: _canonical(p.name))
 
 
