@@ -115,6 +115,14 @@ def test_ann_benchmarks_reads_the_export_and_scores_the_stored_recall(tmp_path, 
             assert properties["dataset"] == dataset.stem and properties["batch_mode"] == batch
             scored[(algo, "batch" if batch else "single", properties["annsweep_query_params"])] = (recall, qps)
     assert len(scored) == 6
+    with h5py.File(src, "r") as f:
+        ab_train, ab_test = f["train"][()], f["test"][()]
+    metric = ab.metrics[distance].distance
+    for path in summary.files:  # the exported distances are ann-benchmarks' own, of each returned id
+        with h5py.File(path, "r") as f:
+            ids, exported = f["neighbors"][()], f["distances"][()]
+        own = [[metric(ab_test[i], ab_train[j]) if j >= 0 else np.inf for j in row] for i, row in enumerate(ids)]
+        np.testing.assert_allclose(exported, np.array(own, dtype=np.float64), rtol=1e-5, atol=1e-6)
 
     stored = {(row.series, row.mode, row.query_params): row for row in frame.itertuples()}
     differs = 0
@@ -176,3 +184,13 @@ def test_failed_builds_and_old_files_are_handled(tmp_path):
     assert not summary.files and len(summary.skipped) == 2
     assert "no run (failed: worker crashed)" in summary.describe() and "predates its distance" in summary.describe()
     assert export_ann_benchmarks(root, tmp_path / "out", k=3, progress=False).result_files == 0
+
+
+def test_a_run_that_cannot_be_converted_leaves_the_others_exported(tmp_path):
+    path = write_run(tmp_path / "results", "batch", 1)
+    with h5py.File(path, "r+") as f:  # a second run, of a mode the export does not know
+        f.copy(f["runs/000-batch"], "runs/001-weird")
+        f["runs/001-weird"].attrs["mode"] = "weird"
+    summary = export_ann_benchmarks(tmp_path / "results", tmp_path / "out", progress=False)
+    assert len(summary.files) == 1 and summary.result_files == 1
+    assert summary.skipped == [f"{path} 001-weird: cannot be converted (ValueError: unknown mode 'weird')"]

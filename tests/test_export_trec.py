@@ -90,6 +90,14 @@ def test_ir_measures_over_the_run_files_gives_the_stored_ndcg(tied_runs):
         assert got == pytest.approx(in_results.loc[in_results["mode"] == row.mode, "nDCG@10"].item(), abs=1e-12)
         assert manifest.loc[row.Index, "nDCG@10"] == pytest.approx(got, abs=1e-12)
         assert got > 0.2  # BM25 finds the judged documents: the comparison is not 0 = 0
+        # the qrels written beside the runs are the collection's, so the folder is self-contained
+        qrels_file = folder / "trec" / row.dataset / "qrels.txt"
+        beside = {}
+        for qrel in ir_measures.read_trec_qrels(str(qrels_file)):
+            beside.setdefault(qrel.query_id, {})[qrel.doc_id] = qrel.relevance
+        assert beside == collection.qrels
+        from_file = ir_measures.calc_aggregate([NDCG], ir_measures.read_trec_qrels(str(qrels_file)), run)[NDCG]
+        assert from_file == pytest.approx(got, abs=1e-12)
 
 
 def test_ties_decide_the_ndcg_and_the_file_keeps_annsweeps_order(tied_runs):
@@ -162,6 +170,29 @@ def test_datasets_without_ids_are_exported_by_row_number(small_dense, brute_resu
     manifest = pd.read_csv(tmp_path / "trec" / MANIFEST)
     assert manifest["queries_without_results"].tolist() == [1, 1] and (manifest["recall"] <= 1).all()
     assert export_trec(tmp_path / "results", tmp_path / "none", k=100, progress=False) == []
+
+
+def test_stale_run_files_go_and_a_bad_run_stops_the_export_before_any_file(small_dense, brute_results, tmp_path):
+    folder = tmp_path / "trec" / "small-dense" / "k=10"
+    folder.mkdir(parents=True)
+    (folder / "earlier__run.trec").write_text("0 Q0 1 1 10 earlier__run\n")
+    (folder / "notes.txt").write_text("mine")
+    (tmp_path / "trec" / "small-dense" / "k=100").mkdir()
+    (tmp_path / "trec" / "small-dense" / "k=100" / "other-k.trec").write_text("")
+    files = export_trec(brute_results, tmp_path / "trec", data_dir=small_dense.parent, progress=False)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*(f.name for f in files), "notes.txt"])
+    assert (tmp_path / "trec" / "small-dense" / "k=100" / "other-k.trec").exists()  # a folder it does not write
+    assert not (tmp_path / "trec" / "small-dense" / "qrels.txt").exists()  # the dataset has no qrels
+    shutil.copytree(brute_results, tmp_path / "results")
+    result = next((tmp_path / "results").rglob("*.h5"))
+    with h5py.File(result, "a") as f:  # the last run (in export order) answers one query too few
+        group = f["runs"][sorted(f["runs"])[-1]]
+        short = group["neighbors"][1:]
+        del group["neighbors"]
+        group["neighbors"] = short
+    with pytest.raises(DatasetError, match=r"run .* answers 49 queries but dataset 'small-dense' has 50"):
+        export_trec(tmp_path / "results", tmp_path / "new", data_dir=small_dense.parent, progress=False)
+    assert not (tmp_path / "new").exists()
 
 
 def test_a_missing_or_different_dataset_is_named(brute_results, tmp_path):

@@ -401,7 +401,7 @@ def test_fbin_pair_imports_with_computed_ground_truth(tmp_path: Path, dense, met
                        metric=metric, progress=False)
     ids, dist = dense_brute_force(train, test, metric, 100)
     with Dataset(path) as ds:
-        assert path.name == "base.hdf5" and (ds.kind, ds.distance, ds.n_train, ds.n_test) == ("dense", metric, 300, 15)
+        assert path.name == f"{tmp_path.name}-base.hdf5" and (ds.kind, ds.distance, ds.n_test) == ("dense", metric, 15)
         np.testing.assert_array_equal(ds.train, train)
         np.testing.assert_array_equal(ds.test, test)
         np.testing.assert_array_equal(ds.neighbors, ids)
@@ -457,7 +457,7 @@ def test_csr_gz_as_big_ann_ships_it(tmp_path: Path, corpus) -> None:
                        progress=False)
     ids, _ = brute_force_top(train, test, 100)
     with Dataset(path) as ds:
-        assert path.name == "base.hdf5" and ds.kind == "sparse"
+        assert path.name == f"{tmp_path.name}-base.hdf5" and ds.kind == "sparse"
         np.testing.assert_array_equal(ds.neighbors, ids)
     with pytest.raises(DatasetError, match="sparse datasets use metric 'ip'"):
         import_path([str(tmp_path / "base.csr.gz"), str(tmp_path / "queries.csr.gz")], metric="euclidean")

@@ -3,6 +3,7 @@ and the acceptance check: a BEIR folder imports with its qrels and a run records
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -156,7 +157,7 @@ def test_trec_documents_as_beir_corpus_and_queries_as_tsv(tmp_path):
 
 
 @pytest.mark.parametrize(("qrels", "fields", "where", "message"), [
-    ("51 0 D1\n", "title", "qrels.txt:1", "expected 'qid iter docid rel'"),
+    ("51 0 D1\n", "title", "qrels.txt:1", "expected 'query iter doc grade' (trec qrels)"),
     ("51 0 D1 yes\n", "title", "qrels.txt:1", "not an integer"),
     ("51 0 D9 1\n51 0 D8 1\n", "title", "qrels.txt", "2 document id(s) not in the document file(s): 'D8', 'D9'"),
     ("999 0 D1 1\n", "title", "qrels.txt", "1 query id(s) not in the query file(s): '999'"),
@@ -227,6 +228,7 @@ def test_smart_query_without_its_fields_is_refused(tmp_path):
     ("1 3 2\n", "auto", "QRELS.REL:1", "cannot tell the qrels layout from 3 columns"),
     ("1 9 0 0\n", "auto", "QRELS.REL:1", "unknown document 9"),
     ("1 3 0 0\n1 3\n", "auto", "QRELS.REL:2", "expected 'query doc x x'"),
+    ("1 0 3 1\n2 0 2 1\n1 3 0 0\n", "auto", "QRELS.REL:3", "ambiguous qrels layout: the second column is 0 on line 1"),
     ("1 3 0 0\n", "sideways", "QRELS.REL", "unknown qrels layout 'sideways'"),
 ])
 def test_smart_qrels_errors(tmp_path, qrels, layout, where, message):
@@ -242,12 +244,30 @@ def test_smart_graded_layout_and_bad_fields(tmp_path):
         text_formats.read_smart_files(*write_smart(tmp_path, "1 3 2\n"), fields=".I,.W")
 
 
+# SHA-256 of collection_digest() of each built-in collection as the pre-refactor readers read it
+# (harness/data/corpora.py at e5ae8ec~1, before read_cranfield / read_cisi became the general SMART
+# reader with a layout), computed once from that code on the files under CLASSIC.
+PRE_REFACTOR_DIGESTS = {"cranfield": "bbd59d130bc23522ab9f6161197469d0828c05a71d28690869aa3729a8ac2458",
+                        "cisi": "175c4fb0ea69a068a4c97a6682c7a601d75f75bb115dbcd7549a4a1953df4f7a"}
+
+
+def collection_digest(c) -> str:
+    """Ids, texts and every judgement of a collection, as one SHA-256."""
+    blob = json.dumps([c.doc_ids, c.doc_texts, c.query_ids, c.query_texts,
+                       sorted((q, d, g) for q, judged in c.qrels.items() for d, g in judged.items())],
+                      ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
 @pytest.mark.skipif(not CLASSIC.is_dir(), reason="classic collections not available")
 def test_builtin_collections_through_the_general_reader():
-    """read_cranfield / read_cisi are the general reader with their layouts: same counts as before."""
+    """read_cranfield / read_cisi give exactly what the pre-refactor readers gave; --format smart on
+    CISI's files gives the built-in collection."""
     cran, cisi = read_cranfield(CLASSIC / "cranfield"), read_cisi(CLASSIC / "cisi")
     assert (len(cran.doc_ids), len(cran.query_ids), sum(map(len, cran.qrels.values()))) == (1400, 225, 1612)
     assert (len(cisi.doc_ids), len(cisi.query_ids), sum(map(len, cisi.qrels.values()))) == (1460, 112, 3114)
+    assert collection_digest(cran) == PRE_REFACTOR_DIGESTS["cranfield"]
+    assert collection_digest(cisi) == PRE_REFACTOR_DIGESTS["cisi"]
     generic = text_formats.read_smart_files(CLASSIC / "cisi" / "CISI.ALL", CLASSIC / "cisi" / "CISI.QRY",
                                             CLASSIC / "cisi" / "CISI.REL", fields=".T,.W")
     assert generic.doc_texts == cisi.doc_texts and generic.query_texts == cisi.query_texts

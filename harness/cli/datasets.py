@@ -27,14 +27,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                                              "DOCS QUERIES QRELS (smart)")
     imp.add_argument("--format", default="auto", choices=("auto", "ann-benchmarks", "sparse", "bigann", "beir",
                                                            "trec", "smart"),
-                     help="auto: by suffix (.hdf5, a folder = BEIR, .csr/.bin sparse, .fbin/.u8bin/.i8bin/.ibin dense)")
-    imp.add_argument("--name", help="dataset name (default: the file's or folder's stem)")
+                     help="auto: by suffix (.hdf5, a folder = BEIR, .csr/.bin sparse, .fbin/.u8bin/.i8bin/.ibin "
+                          "dense); bigann reads a .bin as dense (see --dtype)")
+    imp.add_argument("--name", help="dataset name (default: the file's or folder's stem; big-ann's base, query, "
+                                    "learn... get their folder's name in front: bigann-base)")
     imp.add_argument("--split", default="test", help="BEIR: the qrels/<split>.tsv to use")
     imp.add_argument("-r", "--representations", default="bm25",
                      help="text collections: comma-separated encoders (bm25, minilm, splade-tiny, wordllama, text, "
                           "text-simple); several make one multi-representation file, the first is primary")
     imp.add_argument("--metric", choices=("euclidean", "angular", "ip"),
                      help="dense big-ann files carry no metric (default euclidean); sparse files are always ip")
+    imp.add_argument("--dtype", choices=("float32", "uint8", "int8"),
+                     help="bigann: the value type of base and query files whose suffix does not say it (a .bin, "
+                          "as Wikipedia-Cohere, OpenAI and MSMARCO-web ship them: float32 by default)")
     imp.add_argument("--fields", default=".T,.W", help="SMART: the fields that make a document's text")
     imp.add_argument("--query-fields", help="SMART: the fields of a query's text (default: --fields); "
                                             "TREC topics: e.g. title or title,desc (default title)")
@@ -75,7 +80,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         path = importers.import_path(args.path, args.name, args.data_dir, force=args.force, fmt=args.format,
                                      split=args.split, representations=args.representations.split(","),
                                      metric=args.metric, fields=args.fields, query_fields=args.query_fields,
-                                     qrels_layout=args.qrels_layout, query_ids=args.query_ids)
+                                     qrels_layout=args.qrels_layout, query_ids=args.query_ids, dtype=args.dtype)
         with Dataset(path) as imported:
             print(f"imported: {path} ({imported})")
         return 0

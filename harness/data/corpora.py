@@ -22,6 +22,7 @@ Malformed input raises :class:`CorpusError` (a ``ValueError``) whose message sta
 
 from __future__ import annotations
 
+import gzip
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -62,14 +63,29 @@ def _file(folder: str | Path, name: str) -> Path:
     return path
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(1-based line number, line without its end-of-line) of a text file."""
+def text_lines(path: Path, error: type[ValueError] = CorpusError) -> Iterator[tuple[int, str]]:
+    """(1-based line number, line without its end-of-line) of a utf-8 text file, gzip if it ends in
+    ``.gz``; a missing, undecodable or damaged file raises ``error`` naming it."""
+    if not path.is_file():
+        raise error(f"{path}: file not found")
     try:
-        with open(path, encoding="utf-8") as f:
+        with (gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")) as f:
             for lineno, line in enumerate(f, 1):
                 yield lineno, line.rstrip("\r\n")
-    except UnicodeDecodeError as e:
-        raise CorpusError(f"{path}: not utf-8 text ({e})") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not utf-8 text ({exc})") from None
+    except (OSError, EOFError) as exc:  # a damaged gzip stream
+        raise error(f"{path}: cannot read ({exc})") from None
+
+
+def add_judgement(path: Path, lineno: int, qrels: dict[str, dict[str, int]], qid: str, did: str, grade: int,
+                  error: type[ValueError] = CorpusError) -> None:
+    """Record ``qid``'s grade of ``did``; a second, different grade for the pair raises ``error``."""
+    judged = qrels.setdefault(qid, {})
+    if judged.get(did, grade) != grade:
+        raise error(f"{path}:{lineno}: conflicting judgement for query {qid!r}, document {did!r} "
+                    f"({judged[did]} and {grade})")
+    judged[did] = grade
 
 
 def _norm(lines: list[str]) -> str:
@@ -104,7 +120,7 @@ def _smart_records(path: Path, allowed: str | None, after_text_is_text: bool = F
     seen: dict[str, int] = {}
     current: _Record | None = None
     field: str | None = None
-    for lineno, line in _lines(path):
+    for lineno, line in text_lines(path):
         m = _RECORD.fullmatch(line)
         if m:
             arg = m.group(1)
@@ -151,19 +167,12 @@ def _require_text(path: Path, rec: _Record, what: str, field: str = "W") -> None
         raise CorpusError(f"{path}:{rec.lineno}: {what} {rec.id} has no '.{field}' field")
 
 
-def _ints(path: Path, lineno: int, parts: list[str], n: int, line: str) -> list[int]:
+def _ints(path: Path, lineno: int, parts: list[str], n: int, line: str,
+          error: type[ValueError] = CorpusError) -> list[int]:
     try:
         return [int(p) for p in parts[:n]]
     except ValueError:
-        raise CorpusError(f"{path}:{lineno}: expected {n} integers, got {line!r}") from None
-
-
-def _add_qrel(path: Path, lineno: int, qrels: dict[str, dict[str, int]], qid: str, did: str, grade: int) -> None:
-    judged = qrels.setdefault(qid, {})
-    if did in judged and judged[did] != grade:
-        raise CorpusError(f"{path}:{lineno}: conflicting judgement for query {qid}, document {did} "
-                          f"({judged[did]} and {grade})")
-    judged[did] = grade
+        raise error(f"{path}:{lineno}: expected {n} integers, got {line!r}") from None
 
 
 # --------------------------------------------------------------------------- any SMART collection
@@ -207,8 +216,9 @@ class SmartLayout:
     * ``query_ids``: ``"id"`` (the ``.I`` number) or ``"position"`` (1, 2, ... in file order: Cranfield's
       qrels number its queries so).  Numeric ids are normalised to ``str(int(id))`` everywhere, records
       and qrels alike, so ``.I 001`` matches a qrels ``1``.
-    * ``qrels``: one of :data:`QRELS_LAYOUTS`, or ``"auto"``: 4 columns whose second is ``0`` → trec,
-      other 4 columns → pairs; 3 columns are ambiguous (Cranfield's codes rank 1 highest) and refused.
+    * ``qrels``: one of :data:`QRELS_LAYOUTS`, or ``"auto"``, which reads every line: 4 columns whose
+      second is ``0`` on every line → trec, on no line → pairs; a mix, or 3 columns (Cranfield's codes
+      rank 1 highest), is ambiguous and refused.
     * ``text_runs_to_end``: every marker after ``.W`` continues ``.W`` (repairs Cranfield's corrupt records).
     """
 
@@ -258,48 +268,76 @@ def _qrels_layout(path: Path, layout: str) -> str:
         if layout not in QRELS_LAYOUTS:
             raise CorpusError(f"{path}: unknown qrels layout {layout!r} (known: auto, {', '.join(QRELS_LAYOUTS)})")
         return layout
-    for lineno, line in _lines(path):
+    # Every line votes (qrels files are small): 4 columns whose second is 0 on every line → trec; 4 columns
+    # whose second is never 0 → pairs; anything else (3 columns, a mix) is ambiguous and refused.
+    name_it = f"name it ({'; '.join(f'{k}: {v}' for k, v in QRELS_LAYOUTS.items())})"
+    seen: dict[str, int] = {}  # layout → its first line
+    for lineno, line in text_lines(path):
         parts = line.split()
-        if len(parts) == 4:
-            return "trec" if parts[1] == "0" else "pairs"
-        if parts:
+        if not parts:
+            continue
+        if len(parts) != 4:
+            if seen:
+                continue  # a malformed line after 4-column ones: the reader names it
             raise CorpusError(f"{path}:{lineno}: cannot tell the qrels layout from {len(parts)} columns ({line!r}): "
-                              f"name it ({'; '.join(f'{k}: {v}' for k, v in QRELS_LAYOUTS.items())})")
-    return "pairs"  # an empty file: no judgements in any layout
+                              f"{name_it}")
+        seen.setdefault("trec" if parts[1] == "0" else "pairs", lineno)
+        if len(seen) > 1:
+            raise CorpusError(f"{path}:{lineno}: ambiguous qrels layout: the second column is 0 on line "
+                              f"{seen['trec']} (trec: query 0 doc grade) but not on line {seen['pairs']} (pairs: "
+                              f"query doc x x): {name_it}")
+    return next(iter(seen), "pairs")  # an empty file: no judgements in any layout
+
+
+def qrels_lines(path: Path, layout: str, error: type[ValueError] = CorpusError,
+                numeric: bool = True) -> Iterator[tuple[int, str, str, int | None]]:
+    """(line number, query id, doc id, grade or code; None for ``pairs``) of each judgement of a qrels file
+    in ``layout`` (one of :data:`QRELS_LAYOUTS`).  ``numeric`` (SMART): ids must be integers, normalised to
+    ``str(int(id))``; else (TREC) query ids of digits only are normalised so, doc ids kept as written."""
+    columns = QRELS_LAYOUTS[layout].split()
+    # The columns read, in the order (query, doc[, grade or code]); "x" and "iter" columns are not read.
+    read = [columns.index(c) for c in ("query", "doc", "grade", "code") if c in columns]
+    for lineno, line in text_lines(path, error):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != len(columns):
+            raise error(f"{path}:{lineno}: expected '{QRELS_LAYOUTS[layout]}' ({layout} qrels), got {line!r}")
+        if numeric:
+            values = _ints(path, lineno, [parts[i] for i in read], len(read), line, error)
+            yield lineno, str(values[0]), str(values[1]), values[2] if len(values) > 2 else None
+            continue
+        q, d, value = parts[read[0]], parts[read[1]], None
+        if len(read) > 2:
+            try:
+                value = int(parts[read[2]])
+            except ValueError:
+                raise error(f"{path}:{lineno}: {columns[read[2]]} {parts[read[2]]!r} is not an integer") from None
+        yield lineno, str(int(q)) if q.isdigit() else q, d, value
 
 
 def _read_qrels(path: Path, layout: str, known_docs: set[str], query_ids: list[str],
                 numbering: str) -> dict[str, dict[str, int]]:
     layout = _qrels_layout(path, layout)
-    columns = QRELS_LAYOUTS[layout].split()
-    # The columns read, in the order (query, doc[, grade or code]); "x" columns are not read.
-    read = [columns.index(c) for c in ("query", "doc", "grade", "code") if c in columns]
     known_queries = set(query_ids)
     qrels: dict[str, dict[str, int]] = {}
-    for lineno, line in _lines(path):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != len(columns):
-            raise CorpusError(f"{path}:{lineno}: expected '{QRELS_LAYOUTS[layout]}' ({layout} qrels), got {line!r}")
-        values = _ints(path, lineno, [parts[i] for i in read], len(read), line)
-        q, d = str(values[0]), str(values[1])
+    for lineno, q, d, value in qrels_lines(path, layout):
         if q not in known_queries:
             count = f" ({path.name} numbers queries 1..{len(query_ids)})" if numbering == "position" else ""
             raise CorpusError(f"{path}:{lineno}: unknown query {q}{count}")
         if d not in known_docs:
             raise CorpusError(f"{path}:{lineno}: unknown document {d}")
-        if layout == "pairs":
+        if value is None:  # pairs: every line one relevant pair
             grade = 1
         elif layout == "cranfield":
-            if values[2] in CRANFIELD_DROPPED_CODES:
+            if value in CRANFIELD_DROPPED_CODES:
                 continue
-            if values[2] not in CRANFIELD_GRADES:
-                raise CorpusError(f"{path}:{lineno}: relevance code {values[2]} not in 1..5 or -1")
-            grade = CRANFIELD_GRADES[values[2]]
+            if value not in CRANFIELD_GRADES:
+                raise CorpusError(f"{path}:{lineno}: relevance code {value} not in 1..5 or -1")
+            grade = CRANFIELD_GRADES[value]
         else:
-            grade = values[-1]
-        _add_qrel(path, lineno, qrels, q, d, grade)
+            grade = value
+        add_judgement(path, lineno, qrels, q, d, grade)
     return qrels
 
 

@@ -24,35 +24,33 @@ naming unknown ids are refused with how many and the first few.
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from harness.data.corpora import CorpusError, SmartLayout, TextCollection, parse_fields, read_smart
+from harness.data.corpora import (
+    CorpusError,
+    SmartLayout,
+    TextCollection,
+    add_judgement,
+    parse_fields,
+    qrels_lines,
+    read_smart,
+    text_lines,
+)
 from harness.data.dataset import DatasetError
 
 SHOWN_UNKNOWN = 5  # unknown ids quoted in an error
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(1-based line number, line without its end-of-line) of a text file, gzip if it ends in ``.gz``."""
-    if not path.is_file():
-        raise DatasetError(f"{path}: file not found")
-    try:
-        with (gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")) as f:
-            for lineno, line in enumerate(f, 1):
-                yield lineno, line.rstrip("\r\n")
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: not utf-8 text ({exc})") from None
-    except (OSError, EOFError) as exc:  # a damaged gzip stream
-        raise DatasetError(f"{path}: cannot read ({exc})") from None
+    return text_lines(path, DatasetError)
 
 
-def read_jsonl(path: Path, fields: Sequence[str], optional: Sequence[str] = ()) -> list[dict[str, str]]:
-    """One ``{field: str}`` per non-blank line of a JSON-lines file; ``_id`` values must be unique."""
-    rows, seen = [], {}
+def _jsonl_records(path: Path, fields: Sequence[str], optional: Sequence[str] = ()) -> Iterator[dict[str, str]]:
+    """One ``{field: str}`` per non-blank line of a JSON-lines file, in order; ``_id`` values must be unique."""
+    seen: dict[str, int] = {}
     for lineno, line in _lines(path):
         if not line.strip():
             continue
@@ -74,7 +72,12 @@ def read_jsonl(path: Path, fields: Sequence[str], optional: Sequence[str] = ()) 
             if row["_id"] in seen:
                 raise DatasetError(f"{path}:{lineno}: duplicate _id {row['_id']!r} (first on line {seen[row['_id']]})")
             seen[row["_id"]] = lineno
-        rows.append(row)
+        yield row
+
+
+def read_jsonl(path: Path, fields: Sequence[str], optional: Sequence[str] = ()) -> list[dict[str, str]]:
+    """Every record of :func:`_jsonl_records`; at least one."""
+    rows = list(_jsonl_records(path, fields, optional))
     if not rows:
         raise DatasetError(f"{path}: no records")
     return rows
@@ -90,8 +93,13 @@ def _first(folder: Path, stem: str) -> Path:
 
 def read_beir_corpus(path: Path) -> tuple[list[str], list[str]]:
     """(ids, texts) of a BEIR ``corpus.jsonl``: text = ``(title + " " + text).strip()``."""
-    rows = read_jsonl(path, ("_id", "text"), ("title",))
-    return [r["_id"] for r in rows], [(r.get("title", "") + " " + r["text"]).strip() for r in rows]
+    ids, texts = [], []  # built as the lines are parsed: no record is kept beyond its line
+    for r in _jsonl_records(path, ("_id", "text"), ("title",)):
+        ids.append(r["_id"])
+        texts.append((r.get("title", "") + " " + r["text"]).strip())
+    if not ids:
+        raise DatasetError(f"{path}: no records")
+    return ids, texts
 
 
 def _tsv_texts(path: Path) -> tuple[list[str], list[str]]:
@@ -134,11 +142,7 @@ def _check_known(path: Path, qrels: dict[str, dict[str, int]], query_ids: set[st
 
 
 def _add(path: Path, lineno: int, qrels: dict[str, dict[str, int]], qid: str, did: str, grade: int) -> None:
-    judged = qrels.setdefault(qid, {})
-    if judged.get(did, grade) != grade:
-        raise DatasetError(f"{path}:{lineno}: conflicting judgement for query {qid!r}, document {did!r} "
-                           f"({judged[did]} and {grade})")
-    judged[did] = grade
+    add_judgement(path, lineno, qrels, qid, did, grade, DatasetError)
 
 
 def _judged_collection(name: str, doc_ids: list[str], doc_texts: list[str], query_ids: list[str],
@@ -235,19 +239,11 @@ def read_trec_topics(path: Path, query_fields: Sequence[str] = ("title",)) -> tu
 
 
 def read_trec_qrels(path: Path) -> dict[str, dict[str, int]]:
-    """``qid iter docid rel`` lines (whitespace-separated); query ids normalised like the topics'."""
+    """``qid iter docid rel`` lines (whitespace-separated; :func:`harness.data.corpora.qrels_lines`, the
+    SMART reader's too); query ids normalised like the topics', doc ids as written."""
     qrels: dict[str, dict[str, int]] = {}
-    for lineno, line in _lines(path):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != 4:
-            raise DatasetError(f"{path}:{lineno}: expected 'qid iter docid rel', got {line!r}")
-        try:
-            grade = int(parts[3])
-        except ValueError:
-            raise DatasetError(f"{path}:{lineno}: relevance {parts[3]!r} is not an integer") from None
-        _add(path, lineno, qrels, _qid(parts[0]), parts[2], grade)
+    for lineno, qid, did, grade in qrels_lines(path, "trec", DatasetError, numeric=False):
+        _add(path, lineno, qrels, qid, did, grade if grade is not None else 0)  # trec lines always carry one
     return qrels
 
 
