@@ -237,7 +237,10 @@ def test_algorithm_page_draws_only_its_own_points_and_lists_its_builds(swept, bu
     html = (built / "algorithms/hnswlib.html").read_text(encoding="utf-8")
     labels = labels_of(html)
     assert labels and all(t.startswith("hnswlib") for v in labels.values() for t in v)
-    assert 'data-series="exact"' in html  # the other algorithm: a grey line behind, without points
+    assert 'data-series="exact"' in html  # the other algorithm: a grey line behind, without hover points
+    # exact's frontier is one run per figure: a line of one point, so it is drawn as an unlabelled dot
+    exact = html.split('data-series="exact"', 1)[1].split("</g>", 1)[0]
+    assert exact.count('class="ctx"') >= 1 and 'class="pt"' not in exact
     frame = results.load(swept)
     build = frame[frame["algorithm"] == "hnswlib"].iloc[0]
     assert formats.duration(build["build_time_s"]) in html

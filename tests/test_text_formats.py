@@ -316,6 +316,11 @@ def test_several_representations_make_one_multi_file(tmp_path):
     with pytest.raises(DatasetError, match="already exists"):
         importers.import_path([str(folder)], name="tiny", directory=tmp_path / "data", progress=False)
     assert not [p for p in (tmp_path / "data").iterdir() if p.name.startswith(".")]  # scratch parts removed
+    # a folder named like a registry dataset would stand for it: refused before anything is read
+    registry_like = folder.rename(folder.with_name("cranfield"))
+    with pytest.raises(DatasetError, match="'cranfield' is a registry dataset's name.*--name"):
+        importers.import_path([str(registry_like)], directory=tmp_path / "data", progress=False)
+    assert not (tmp_path / "data" / "cranfield.hdf5").exists()
 
 
 # --- acceptance: a BEIR folder imports with its qrels, and runs record nDCG@10 -------------------------

@@ -70,6 +70,8 @@ GT_CHECK_RTOL = 1e-4
 def _target(name: str, directory: str | Path | None) -> Path:
     if not name or "/" in name or os.sep in name or name.startswith("."):
         raise DatasetError(f"{name!r}: invalid dataset name (a plain file stem is required)")
+    if name in registry.REGISTRY:  # its file would stand for the registry's dataset of that name
+        raise DatasetError(f"{name!r} is a registry dataset's name: give the import another one with --name")
     return (Path(directory) if directory is not None else paths.data_dir()) / f"{name}.hdf5"
 
 

@@ -98,7 +98,11 @@ class Catalogue:
         """None if the adapter accepts the dataset's input kind and distance, else the reason it does not."""
         cls = self.adapter_class(definition)
         if dataset.kind not in cls.accepts:
-            return f"accepts {sorted(cls.accepts)} input, dataset {dataset.name} is {dataset.kind}"
+            hint = ""
+            if dataset.representations:  # a multi-representation file: one of them may suit the adapter
+                hint = (f" (one representation opens as an ordinary dataset: {dataset.name}:<representation>, "
+                        f"of {', '.join(dataset.representations)})")
+            return f"accepts {sorted(cls.accepts)} input, dataset {dataset.name} is {dataset.kind}{hint}"
         if dataset.distance not in cls.distances:
             return f"supports {sorted(cls.distances)} distances, dataset {dataset.name} is {dataset.distance}"
         return None
