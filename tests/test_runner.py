@@ -166,3 +166,14 @@ def test_scratch_folders_of_runners_that_are_gone_are_removed(tmp_path):
         (folder / "job.json").write_text("{}")
     assert runner.remove_orphaned_scratch(tmp_path) == [orphan]
     assert not orphan.exists() and mine.exists() and unnamed.exists()
+
+
+@pytest.mark.parametrize("field, value", [("k", 0), ("runs", 0), ("jobs", 0), ("k", 2.5), ("timeout_s", 0.0),
+                                          ("memory_limit", -1)])
+def test_impossible_options_are_refused_before_anything_is_written(tmp_path, field, value):
+    options = runner.RunOptions(results_root=tmp_path / "results", algorithms_root=FIXTURE_ALGORITHMS,
+                                data_root=tmp_path / "data")
+    setattr(options, field, value)
+    with pytest.raises(ValueError, match=f"--{field.removesuffix('_s').replace('_', '-')}"):
+        runner.run_sweep(["brute"], "random-xs-dense", options)
+    assert not (tmp_path / "results").exists() and not (tmp_path / "data").exists()

@@ -73,6 +73,7 @@ def default_core() -> int:
 
 def run_sweep(algorithms: list[str], dataset: Dataset | str | Path, options: RunOptions) -> list[BuildOutcome]:
     """Every build of ``algorithms`` on ``dataset`` (opened here if given by name or path)."""
+    check_options(options)
     if not isinstance(dataset, Dataset):
         with open_dataset(dataset, options.data_root) as opened:
             return run_sweep(algorithms, opened, options)
@@ -105,7 +106,16 @@ def modes_of(options: RunOptions) -> tuple[str, ...]:
 
 
 def check_options(options: RunOptions) -> None:
-    """Refuse options that cannot run here (modes, cores, executor) before a dataset is opened or prepared."""
+    """Refuse options that cannot run here (counts, modes, cores, executor) before a dataset is opened or
+    prepared and before anything is written; the command line refuses the same values as it parses them."""
+    for name, low in (("k", 1), ("runs", 1), ("jobs", 1)):
+        value = getattr(options, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"--{name} must be an integer of at least {low}, got {value!r}")
+    if not options.timeout_s > 0:
+        raise ValueError(f"--timeout must be a positive number of seconds, got {options.timeout_s!r}")
+    if options.memory_limit not in (None, DEFAULT_MEMORY_LIMIT) and not options.memory_limit > 0:
+        raise ValueError(f"--memory-limit must be a positive size, got {options.memory_limit!r}")
     modes_of(options)
     make_executor(options)
     if options.executor == "ray":
