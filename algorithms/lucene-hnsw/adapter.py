@@ -47,8 +47,10 @@ import json
 
 import numpy as np
 
-from algorithms.lucene_jvm import LuceneAdapter, cached_index, fingerprint, run_indexer, start_jvm
+from algorithms.lucene_jvm import LuceneAdapter, cached_index, fingerprint, require_installed, run_indexer, start_jvm
 from harness.kit import DENSE, REQUIRED, Algorithm, Param, normalize_rows
+
+require_installed()  # without the [lucene] extra the adapter is unavailable, not a failed build
 
 FIELD = "vector"  # the field DenseVectorDocumentGenerator writes
 MAX_BUFFER_MB = 2047  # Anserini's per-thread limit (-maxThreadMemoryBeforeFlush) flushes there anyway

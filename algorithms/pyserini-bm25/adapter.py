@@ -34,8 +34,17 @@ import json
 
 import numpy as np
 
-from algorithms.lucene_jvm import LuceneAdapter, cached_index, fingerprint, index_collection, start_jvm
+from algorithms.lucene_jvm import (
+    LuceneAdapter,
+    cached_index,
+    fingerprint,
+    index_collection,
+    require_installed,
+    start_jvm,
+)
 from harness.kit import TEXT, Algorithm, Param
+
+require_installed()  # without the [lucene] extra the adapter is unavailable, not a failed build
 
 FIELD = "contents"
 

@@ -35,8 +35,17 @@ import json
 import numpy as np
 import scipy.sparse as sp
 
-from algorithms.lucene_jvm import LuceneAdapter, cached_index, fingerprint, index_collection, start_jvm
+from algorithms.lucene_jvm import (
+    LuceneAdapter,
+    cached_index,
+    fingerprint,
+    index_collection,
+    require_installed,
+    start_jvm,
+)
 from harness.kit import SPARSE, Algorithm, Param
+
+require_installed()  # without the [lucene] extra the adapter is unavailable, not a failed build
 
 
 def quantize(m: sp.csr_matrix, scale: float) -> sp.csr_matrix:
