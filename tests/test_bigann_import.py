@@ -13,19 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from exact_search import dense_brute_force
 from peers.big_ann_writers import u8bin_write, usbin_write, write_sparse_matrix, xbin_write
 
 from harness.data import bigann_files
 from harness.data.dataset import Dataset, DatasetError
 from harness.data.importers import import_dense, import_path, read_bigann_csr, read_knn_file, read_xbin
-
-
-def brute_l2(train: np.ndarray, test: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k by L2 distance in float64 (full stable sort)."""
-    x, q = train.astype(np.float64), test.astype(np.float64)
-    d = np.sqrt(np.maximum(((q[:, None, :] - x[None, :, :]) ** 2).sum(-1), 0))
-    ids = np.argsort(d, axis=1, kind="stable")[:, :k]
-    return ids, np.take_along_axis(d, ids, 1)
 
 
 @pytest.fixture
@@ -42,7 +35,7 @@ def test_cropped_u8bin_base_as_big_ann_ships_it(tmp_path: Path) -> None:
     folder.mkdir()
     u8bin_write(train, folder / "base.1B.u8bin.crop_nb_120")
     u8bin_write(test, folder / "query.public.10K.u8bin")
-    ids, dist = brute_l2(train, test, 10)
+    ids, dist = dense_brute_force(train, test, "euclidean", 10)
     usbin_write(ids, dist**2, folder / "bigann-120")  # squared L2, as faiss writes it
     np.testing.assert_array_equal(read_xbin(folder / "base.1B.u8bin.crop_nb_120"), train)
     files = [str(folder / n) for n in ("base.1B.u8bin.crop_nb_120", "query.public.10K.u8bin",
@@ -60,7 +53,7 @@ def test_float32_bin_files_need_format_bigann(tmp_path: Path, vectors) -> None:
     train, test = vectors
     xbin_write(train, tmp_path / "vectors.bin.crop_nb_200")
     xbin_write(test, tmp_path / "query.bin")
-    ids, dist = brute_l2(train, test, 10)
+    ids, dist = dense_brute_force(train, test, "euclidean", 10)
     usbin_write(ids, dist**2, tmp_path / "gt.bin")
     files = [str(tmp_path / n) for n in ("vectors.bin.crop_nb_200", "query.bin", "gt.bin")]
     for sparse in (files[:2], [str(tmp_path / "query.bin"), files[0]]):  # auto: .bin is Seismic's; the errors say
@@ -164,7 +157,7 @@ def test_a_ground_truth_right_at_rank_1_but_wrong_below_is_refused(tmp_path: Pat
     train, test = vectors
     xbin_write(train, tmp_path / "base.fbin")
     xbin_write(test, tmp_path / "query.fbin")
-    l2_ids, _ = brute_l2(train, test, 10)
+    l2_ids, _ = dense_brute_force(train, test, "euclidean", 10)
     ip_order = np.argsort(-(test.astype(np.float64) @ train.astype(np.float64).T), axis=1, kind="stable")
     mixed = np.array([[l2[0], *[i for i in ip if i != l2[0]][:9]] for l2, ip in zip(l2_ids, ip_order, strict=True)])
     assert (mixed[:, 0] == l2_ids[:, 0]).all() and (np.sort(mixed, 1) != np.sort(l2_ids, 1)).any()

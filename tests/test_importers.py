@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from exact_search import dense_brute_force
 from peers.big_ann_writers import u8bin_write, usbin_write, write_sparse_matrix, xbin_write
 
 from harness.data.dataset import Dataset, DatasetError
@@ -371,19 +372,6 @@ def test_cli_imports_a_sparse_pair(tmp_path, capsys):
 
 
 # --- big-ann dense files and .csr.gz, written by big-ann-benchmarks' own writers (tests/peers) --------
-
-
-def dense_brute_force(train: np.ndarray, test: np.ndarray, metric: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k in float64 (L2 distance, 1 - cosine, or -dot), full stable sort."""
-    x, q = train.astype(np.float64), test.astype(np.float64)
-    if metric == "euclidean":
-        d = np.sqrt(np.maximum(((q[:, None, :] - x[None, :, :]) ** 2).sum(-1), 0))
-    elif metric == "angular":
-        d = 1 - (q / np.linalg.norm(q, axis=1, keepdims=True)) @ (x / np.linalg.norm(x, axis=1, keepdims=True)).T
-    else:
-        d = -(q @ x.T)
-    ids = np.argsort(d, axis=1, kind="stable")[:, :k]
-    return ids, np.take_along_axis(d, ids, 1)
 
 
 @pytest.fixture
