@@ -231,6 +231,15 @@ class SmartLayout:
     qrels: QrelsLayout = "auto"
     text_runs_to_end: bool = False
 
+    def __post_init__(self) -> None:
+        if self.query_ids not in ("id", "position"):
+            raise ValueError(f"query ids {self.query_ids!r}: expected 'id' or 'position'")
+
+
+def normal_query_id(ident: str) -> str:
+    """Query 51 is written ``051`` by some topic files and ``51`` by their qrels: numeric ids as ``str(int)``."""
+    return str(int(ident)) if ident.isdigit() else ident
+
 
 def read_smart(docs: str | Path, queries: str | Path, qrels: str | Path, layout: SmartLayout = SmartLayout(),
                name: str = "smart") -> TextCollection:
@@ -313,7 +322,7 @@ def qrels_lines(path: Path, layout: str, error: type[ValueError] = CorpusError,
                 value = int(parts[read[2]])
             except ValueError:
                 raise error(f"{path}:{lineno}: {columns[read[2]]} {parts[read[2]]!r} is not an integer") from None
-        yield lineno, str(int(q)) if q.isdigit() else q, d, value
+        yield lineno, normal_query_id(q), d, value
 
 
 def _read_qrels(path: Path, layout: str, known_docs: set[str], query_ids: list[str],

@@ -269,7 +269,7 @@ class Dataset:
     @cached_property
     def distances(self) -> np.ndarray:
         """nq×100 float32 exact distances (smaller is closer)."""
-        return self._read_ground_truth("distances").astype(np.float32, copy=False)
+        return self.stored_distances.astype(np.float32, copy=False)  # one read of the file for both
 
     @cached_property
     def stored_distances(self) -> np.ndarray:

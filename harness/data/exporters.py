@@ -130,7 +130,7 @@ def _write_csr(view: Dataset, key: str, path: Path) -> Path:
         indptr.astype("<i8").tofile(f)
         for part, dtype in (("indices", "<i4"), ("data", "<f4")):
             for block in _row_blocks(group[part], 8):
-                np.asarray(block).astype(dtype).tofile(f)
+                block.astype(dtype, copy=False).tofile(f)  # no copy when stored as written
 
     return _atomic(path, write)
 

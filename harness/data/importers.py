@@ -51,7 +51,7 @@ from harness.data.bigann_files import (  # noqa: F401 (the readers, importable f
 )
 from harness.data.checks import check_values
 from harness.data.corpora import TextCollection
-from harness.data.dataset import DISTANCES, GROUND_TRUTH_DEPTH, Dataset, DatasetError
+from harness.data.dataset import DISTANCES, GROUND_TRUTH_DEPTH, Dataset, DatasetError, Matrix
 from harness.data.groundtruth import compute_ground_truth, distances_of
 from harness.data.writer import write_dataset, write_multi_dataset
 
@@ -147,22 +147,33 @@ def import_sparse(
     return write_dataset(dest, train, test, "ip", neighbors, distances, progress=progress, name=name, **attrs)
 
 
-def _ground_truth_from_file(gt: Path, train: sp.csr_matrix, test: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-    ids, scores = read_bigann_gt(gt)
+def _check_gt_ids(gt: Path, ids: np.ndarray, train: Matrix, test: Matrix) -> None:
+    """A ground-truth file's ids: a row per query, at least MIN_GT_DEPTH deep, every id a base row."""
     if ids.shape[0] != test.shape[0] or ids.shape[1] < MIN_GT_DEPTH:
         raise DatasetError(f"{gt}: ground truth is {ids.shape[0]}×{ids.shape[1]}, need {test.shape[0]} queries "
                            f"× at least {MIN_GT_DEPTH} neighbours")
     if ids.min() < 0 or ids.max() >= train.shape[0]:
         raise DatasetError(f"{gt}: neighbour ids {ids.min()}..{ids.max()} outside the {train.shape[0]} base rows")
+
+
+def _brute_force_sample(train: Matrix, test: Matrix, metric: str, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Up to GT_CHECK_QUERIES query rows spread over the set, and brute force's float64 distances for them."""
+    sample = np.unique(np.linspace(0, test.shape[0] - 1, min(GT_CHECK_QUERIES, test.shape[0])).astype(int))
+    _, best = compute_ground_truth(train, test[sample], metric, depth=depth, progress=False)
+    return sample, best.astype(np.float64)
+
+
+def _ground_truth_from_file(gt: Path, train: sp.csr_matrix, test: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    ids, scores = read_bigann_gt(gt)
+    _check_gt_ids(gt, ids, train, test)
     # The harness expects closest first; order by descending score (stable keeps the file's tie order).
     order = np.argsort(-scores, axis=1, kind="stable")[:, :GROUND_TRUTH_DEPTH]
     ids, scores = np.take_along_axis(ids, order, 1), np.take_along_axis(scores, order, 1)
     # A gt file for other data (or another query set) would pass every shape check: re-score a sample, at
     # every rank, and compare it with brute force's scores rank by rank.
-    sample = np.unique(np.linspace(0, test.shape[0] - 1, min(GT_CHECK_QUERIES, test.shape[0])).astype(int))
-    _, best = compute_ground_truth(train, test[sample], "ip", depth=ids.shape[1], progress=False)
-    for q, brute in zip(sample, -best.astype(np.float64), strict=True):
-        exact = (train[ids[q]].astype(np.float64) @ test[q].astype(np.float64).T).toarray().ravel()
+    sample, best = _brute_force_sample(train, test, "ip", ids.shape[1])
+    exact_of_sample = -distances_of(train, test[sample], ids[sample], "ip")  # the file's ids' inner products
+    for q, brute, exact in zip(sample, -best, exact_of_sample, strict=True):
         wrong = np.abs(exact - scores[q]) > GT_CHECK_RTOL * np.maximum(np.abs(exact), np.abs(scores[q])).clip(1e-12)
         short = brute - exact[: len(brute)] > GT_CHECK_RTOL * np.abs(brute).clip(1e-12)
         if wrong.any() or short.any():
@@ -218,11 +229,7 @@ def _dense_ground_truth(gt: Path, train: np.ndarray, test: np.ndarray, metric: s
     for other data, another query set or another metric would pass the shape checks: for a sample of
     queries, the file's neighbours at every rank (the last one too) must be as close as brute force's."""
     ids, _ = read_knn_file(gt)
-    if ids.shape[0] != test.shape[0] or ids.shape[1] < MIN_GT_DEPTH:
-        raise DatasetError(f"{gt}: ground truth is {ids.shape[0]}×{ids.shape[1]}, need {test.shape[0]} queries "
-                           f"× at least {MIN_GT_DEPTH} neighbours")
-    if ids.min() < 0 or ids.max() >= train.shape[0]:
-        raise DatasetError(f"{gt}: neighbour ids {ids.min()}..{ids.max()} outside the {train.shape[0]} base rows")
+    _check_gt_ids(gt, ids, train, test)
     ids = ids[:, :GROUND_TRUTH_DEPTH]
     repeated = (np.diff(np.sort(ids, axis=1), axis=1) == 0).any(axis=1)
     if repeated.any():
@@ -230,9 +237,8 @@ def _dense_ground_truth(gt: Path, train: np.ndarray, test: np.ndarray, metric: s
     exact = distances_of(train, test, ids, metric)
     order = np.lexsort((ids, exact), axis=1)  # by distance, ties by id, as compute_ground_truth orders them
     ids, exact = np.take_along_axis(ids, order, 1), np.take_along_axis(exact, order, 1)
-    sample = np.unique(np.linspace(0, test.shape[0] - 1, min(GT_CHECK_QUERIES, test.shape[0])).astype(int))
-    _, best = compute_ground_truth(train, test[sample], metric, depth=ids.shape[1], progress=False)
-    for q, brute in zip(sample, best.astype(np.float64), strict=True):
+    sample, best = _brute_force_sample(train, test, metric, ids.shape[1])
+    for q, brute in zip(sample, best, strict=True):
         slack = exact[q, : len(brute)] - brute - GT_CHECK_RTOL * np.maximum(np.abs(brute), 1e-6)
         if (slack > 0).any():
             r = int(np.argmax(slack > 0))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from harness.data.corpora import (
     SmartLayout,
     TextCollection,
     add_judgement,
+    normal_query_id,
     parse_fields,
     qrels_lines,
     read_smart,
@@ -205,34 +207,32 @@ _TAG = re.compile(r"<(/?)(\w+)>")
 _PREFIX = re.compile(r"^\s*(Number|Topic|Description|Narrative|Title)\s*:", re.IGNORECASE)
 
 
-def _qid(ident: str) -> str:
-    return str(int(ident)) if ident.isdigit() else ident
-
-
 def read_trec_topics(path: Path, query_fields: Sequence[str] = ("title",)) -> tuple[list[str], list[str]]:
     """(ids, texts) of a TREC topics file: each ``<top>`` block's ``<num>`` and the chosen fields, joined
     by a space in the order given, each without its ``Description:``-style label; whitespace collapsed."""
     text = "\n".join(line for _, line in _lines(path))
     ids: list[str] = []
     texts: list[str] = []
+    lineno, counted_to = 1, 0
     for block in re.finditer(r"<top>(.*?)</top>", text, re.DOTALL):
         fields: dict[str, str] = {}
         pieces = _TAG.split(block.group(1))  # [before, slash, tag, content, slash, tag, content, ...]
         for i in range(1, len(pieces) - 2, 3):
             if not pieces[i]:  # an opening tag; closing tags (</title>) end nothing that matters here
                 fields[pieces[i + 1].lower()] = fields.get(pieces[i + 1].lower(), "") + pieces[i + 2]
-        lineno = text.count("\n", 0, block.start()) + 1
+        lineno += text.count("\n", counted_to, block.start())  # counted from the last block on: linear
+        counted_to = block.start()
         num = " ".join(_PREFIX.sub("", fields.get("num", "")).split())
         if not num:
             raise DatasetError(f"{path}:{lineno}: topic without a <num>")
         missing = [f for f in query_fields if f not in fields]
         if missing:
             raise DatasetError(f"{path}:{lineno}: topic {num} has no <{missing[0]}> (fields: {', '.join(fields)})")
-        ids.append(_qid(num))
+        ids.append(normal_query_id(num))
         texts.append(" ".join(" ".join(_PREFIX.sub("", fields[f]) for f in query_fields).split()))
     if not ids:
         raise DatasetError(f"{path}: no <top> ... </top> topics")
-    dup = {q for q in ids if ids.count(q) > 1}
+    dup = {q for q, n in Counter(ids).items() if n > 1}
     if dup:
         raise DatasetError(f"{path}: topic number(s) {', '.join(sorted(dup))} appear more than once")
     return ids, texts
@@ -257,7 +257,7 @@ def read_trec(topics: str | Path, qrels: str | Path, docs: str | Path, query_fie
         raise DatasetError(f"{topics}: no query fields chosen (e.g. title, or title,desc)")
     if {".tsv", ".jsonl"} & set(topics.suffixes[-2:]):  # queries as id<TAB>text or BEIR jsonl
         query_ids, query_texts = _texts(topics)
-        query_ids = [_qid(q) for q in query_ids]
+        query_ids = [normal_query_id(q) for q in query_ids]
     else:
         query_ids, query_texts = read_trec_topics(topics, fields)
     doc_ids, doc_texts = _texts(docs)
@@ -276,8 +276,6 @@ def read_smart_files(docs: str | Path, queries: str | Path, qrels: str | Path, f
         layout = SmartLayout(fields=parse_fields(fields),
                              query_fields=parse_fields(query_fields) if query_fields else None,
                              qrels=qrels_layout, query_ids=query_ids)  # type: ignore[arg-type]
-        if query_ids not in ("id", "position"):
-            raise ValueError(f"query ids {query_ids!r}: expected 'id' or 'position'")
         return read_smart(docs, queries, qrels, layout, name=name or Path(docs).name.split(".")[0])
     except CorpusError as exc:
         raise DatasetError(str(exc)) from None
