@@ -169,7 +169,7 @@ def test_scratch_folders_of_runners_that_are_gone_are_removed(tmp_path):
 
 
 @pytest.mark.parametrize("field, value", [("k", 0), ("runs", 0), ("jobs", 0), ("k", 2.5), ("timeout_s", 0.0),
-                                          ("memory_limit", -1)])
+                                          ("memory_limit", -1), ("modes", ("singel",)), ("modes", ())])
 def test_impossible_options_are_refused_before_anything_is_written(tmp_path, field, value):
     options = runner.RunOptions(results_root=tmp_path / "results", algorithms_root=FIXTURE_ALGORITHMS,
                                 data_root=tmp_path / "data")
@@ -177,3 +177,16 @@ def test_impossible_options_are_refused_before_anything_is_written(tmp_path, fie
     with pytest.raises(ValueError, match=f"--{field.removesuffix('_s').replace('_', '-')}"):
         runner.run_sweep(["brute"], "random-xs-dense", options)
     assert not (tmp_path / "results").exists() and not (tmp_path / "data").exists()
+
+
+def test_the_runner_core_note_is_printed_once_per_sweep(tmp_path, monkeypatch, capsys):
+    from harness.run import executors
+
+    monkeypatch.setattr(executors, "available_cores", lambda: [0, 1])
+    options = runner.RunOptions(threads=2, results_root=tmp_path / "results", algorithms_root=FIXTURE_ALGORITHMS)
+    executor = runner.check_options(options)
+    assert capsys.readouterr().out == ""  # checking options says nothing; the sweep says it, once
+    executor.run([], lambda job, cores: None, lambda job, error: None)
+    assert capsys.readouterr().out.count("every core of this machine, core 0 too") == 1
+    quiet = runner.check_options(runner.RunOptions(threads=2, use_all_cores=True))
+    assert quiet.note == ""

@@ -70,9 +70,7 @@ def local_cores(jobs: int, core: int | None = None, use_all_cores: bool = False,
     usable = cores if use_all_cores or len(cores) == 1 else [c for c in cores if c != min(cores)]
     needed = jobs * threads
     if jobs == 1 and threads > len(usable) and threads == len(cores):
-        print(f"--threads {threads}: every core of this machine, core {min(cores)} too (shared with the runner "
-              "and the OS)", flush=True)
-        usable = cores
+        usable = cores  # said by runner_core_note when the sweep starts (this function also only checks)
     if needed > len(usable):
         what = f"--jobs {jobs}" if threads == 1 else f"--jobs {jobs} × --threads {threads} = {needed} cores"
         hint = ("" if use_all_cores or len(usable) == len(cores) or needed > len(cores)
@@ -81,10 +79,20 @@ def local_cores(jobs: int, core: int | None = None, use_all_cores: bool = False,
     return usable[::-1][:needed]
 
 
+def runner_core_note(cores: list[int], threads: int, use_all_cores: bool) -> str:
+    """A line for a sweep whose one worker's threads were given the runner's core (see local_cores)."""
+    everything = available_cores()
+    if use_all_cores or threads < 2 or min(everything) not in cores:
+        return ""
+    return (f"--threads {threads}: every core of this machine, core {min(everything)} too (shared with the runner "
+            "and the OS)")
+
+
 @dataclass
 class LocalExecutor:
     cores: list[int]
     threads: int = 1  # cores per worker: ``cores`` is cut into runs of this many, one per concurrent build
+    note: str = ""  # printed when the sweep starts, not each time the options are checked
 
     @property
     def slots(self) -> list[tuple[int, ...]]:
@@ -94,6 +102,8 @@ class LocalExecutor:
 
     def run(self, jobs: Sequence[Any], run_task: RunTask, fail: Callable[[Any, str], Any]) -> list[Any]:
         outcomes: list[Any] = [None] * len(jobs)
+        if self.note:
+            print(self.note, flush=True)
         slots = self.slots
         with tqdm(total=len(jobs), desc="builds", unit="build", disable=len(jobs) < 2) as bar:
             if len(slots) == 1:

@@ -73,14 +73,18 @@ def default_core() -> int:
 
 def run_sweep(algorithms: list[str], dataset: Dataset | str | Path, options: RunOptions) -> list[BuildOutcome]:
     """Every build of ``algorithms`` on ``dataset`` (opened here if given by name or path)."""
-    check_options(options)
+    executor = check_options(options)
     if not isinstance(dataset, Dataset):
         with open_dataset(dataset, options.data_root) as opened:
-            return run_sweep(algorithms, opened, options)
+            return _sweep(algorithms, opened, options, executor)
+    return _sweep(algorithms, dataset, options, executor)
+
+
+def _sweep(algorithms: list[str], dataset: Dataset, options: RunOptions,
+           executor: executors.Executor) -> list[BuildOutcome]:
     if options.k > dataset.distances.shape[1]:
         raise ValueError(f"--k {options.k} exceeds the ground-truth depth {dataset.distances.shape[1]} "
                          f"of {dataset.path}")
-    executor = make_executor(options)
     catalogue = Catalogue(options.algorithms_root, threads=options.threads)
     plan = plan_sweep(algorithms, dataset, catalogue, k=options.k, runs=options.runs,
                       modes=modes_of(options), group=options.group, force=options.force,
@@ -97,6 +101,8 @@ def modes_of(options: RunOptions) -> tuple[str, ...]:
     if isinstance(options.threads, bool) or not isinstance(options.threads, int) or options.threads < 1:
         raise ValueError(f"--threads must be an integer of at least 1, got {options.threads!r}")
     if options.threads == 1:
+        if not options.modes or set(options.modes) - set(MODES):
+            raise ValueError(f"--modes must be a subset of {','.join(MODES)}, got {','.join(options.modes)!r}")
         return tuple(options.modes)
     mode = results.threaded_mode(options.threads)
     if tuple(options.modes) not in (MODES, (mode,)):
@@ -105,9 +111,10 @@ def modes_of(options: RunOptions) -> tuple[str, ...]:
     return (mode,)
 
 
-def check_options(options: RunOptions) -> None:
+def check_options(options: RunOptions) -> executors.Executor:
     """Refuse options that cannot run here (counts, modes, cores, executor) before a dataset is opened or
-    prepared and before anything is written; the command line refuses the same values as it parses them."""
+    prepared and before anything is written; the command line refuses the same values as it parses them.
+    Returns the executor the options describe."""
     for name, low in (("k", 1), ("runs", 1), ("jobs", 1)):
         value = getattr(options, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -117,12 +124,13 @@ def check_options(options: RunOptions) -> None:
     if options.memory_limit not in (None, DEFAULT_MEMORY_LIMIT) and not options.memory_limit > 0:
         raise ValueError(f"--memory-limit must be a positive size, got {options.memory_limit!r}")
     modes_of(options)
-    make_executor(options)
+    executor = make_executor(options)
     if options.executor == "ray":
         try:
             import ray  # noqa: F401  (imported here only to refuse early; RayExecutor imports it to run)
         except ImportError:
             raise ValueError("--executor ray needs the [ray] extra: pip install -e '.[ray]'") from None
+    return executor
 
 
 def make_executor(options: RunOptions) -> executors.Executor:
@@ -133,7 +141,8 @@ def make_executor(options: RunOptions) -> executors.Executor:
     if options.executor != "local":
         raise ValueError(f"unknown executor {options.executor!r} (local or ray)")
     cores = executors.local_cores(options.jobs, options.core, options.use_all_cores, options.threads)
-    return executors.LocalExecutor(cores, threads=options.threads)
+    return executors.LocalExecutor(cores, threads=options.threads,
+                                   note=executors.runner_core_note(cores, options.threads, options.use_all_cores))
 
 
 def run_task(job: WorkerJob, cores: int | tuple[int, ...], options: RunOptions) -> BuildOutcome:
