@@ -106,11 +106,11 @@ def export_bigann(args: argparse.Namespace) -> int:
     """``datasets export NAME --format bigann -o DIR``: see :mod:`harness.data.exporters`."""
     from harness.data import store
     from harness.data.exporters import export_bigann as write
+    from harness.data.exporters import exported_view
 
     with store.open_dataset(args.name, args.data_dir) as dataset:
-        view = dataset.representation(args.representation or dataset.representation_name or dataset.primary) \
-            if dataset.representations else dataset
         files = write(dataset, args.output, args.representation)
+        view = exported_view(dataset, args.representation)
         for path in files:
             print(f"{path} ({path.stat().st_size / 2**20:.1f} MiB)")
         if view.has_ground_truth:

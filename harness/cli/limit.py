@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                               formatter_class=opt.HelpFormatter)
     crit.add_argument("--k", "-k", type=opt.at_least(2), default=2,
                       help="relevant documents per query (only 2 is implemented)")
-    crit.add_argument("--dims", type=opt.dims("--dims"), default="4..12", help="A..B or a comma list")
+    crit.add_argument("--dims", type=opt.dims, default="4..12", help="A..B or a comma list")
     crit.add_argument("--protocol", choices=["paper", "improved", "both"], default="paper",
                       help="paper: the LIMIT code's (one seed, loss-only patience, accuracy every 50 steps, "
                            "its gallop/binary search and n-4..n+5 sweep); improved: annsweep's stronger "
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     gen = lim_sub.add_parser("generate", help="LIMIT-style datasets for given sizes: 'Who likes X?' queries whose "
                                               "attribute X is held by exactly their k relevant documents",
                              formatter_class=opt.HelpFormatter)
-    gen.add_argument("--docs", required=True, type=opt.dims("--docs"),
+    gen.add_argument("--docs", required=True, type=opt.dims,
                      help="document counts: N, A..B or a comma list (e.g. 100,1000,10000)")
     gen.add_argument("--k", "-k", type=opt.at_least(1), default=2, help="relevant documents per query")
     gen.add_argument("--queries", type=opt.at_least(1), help="queries per set (default: n documents; n/k for disjoint)")

@@ -85,29 +85,19 @@ def name_list(text: str) -> list[str]:
     return names
 
 
-def parse_dims(text: str, option: str = "--dims") -> list[int]:
-    """'4..12' or '4,6,8' → the numbers."""
+def dims(text: str) -> list[int]:
+    """'4..12' or '4,6,8' → the numbers (argparse names the option in its error, exit 2 before any work)."""
     try:
         if ".." in text:
             lo, hi = (int(x) for x in text.split(".."))
-            dims = list(range(lo, hi + 1))
+            numbers = list(range(lo, hi + 1))
         else:
-            dims = [int(x) for x in text.split(",") if x.strip()]
+            numbers = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise ValueError(f"{option} must look like 4..12 or 4,6,8, got {text!r}") from None
-    if not dims or min(dims) < 1:
-        raise ValueError(f"{option} must name numbers >= 1, got {text!r}")
-    return dims
-
-
-def dims(option: str) -> Callable[[str], list[int]]:
-    """An argparse type over :func:`parse_dims`, so a bad range is refused (exit 2) before any work."""
-    def parse(text: str) -> list[int]:
-        try:
-            return parse_dims(text, option)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{option} ")) from None
-    return parse
+        raise argparse.ArgumentTypeError(f"must look like 4..12 or 4,6,8, got {text!r}") from None
+    if not numbers or min(numbers) < 1:
+        raise argparse.ArgumentTypeError(f"must name numbers >= 1, got {text!r}")
+    return numbers
 
 
 def load_selected(results_dir: Path, dataset: str | None, k: int | None = None) -> pd.DataFrame:

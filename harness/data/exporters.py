@@ -66,12 +66,18 @@ def export_bigann(dataset: Dataset | str | Path, out_dir: str | Path, representa
         return _export(opened, Path(out_dir), representation)
 
 
-def _export(dataset: Dataset, out_dir: Path, representation: str | None) -> list[Path]:
-    view = dataset
+def exported_view(dataset: Dataset, representation: str | None) -> Dataset:
+    """The representation an export writes: ``representation``, the one the dataset was opened as, or
+    the primary one of a multi-representation file; a file with one representation is itself."""
     if dataset.representations:
-        view = dataset.representation(representation or dataset.representation_name or dataset.primary)
-    elif representation is not None:
+        return dataset.representation(representation or dataset.representation_name or dataset.primary)
+    if representation is not None:
         dataset.representation(representation)  # raises: the file has one representation
+    return dataset
+
+
+def _export(dataset: Dataset, out_dir: Path, representation: str | None) -> list[Path]:
+    view = exported_view(dataset, representation)
     out_dir.mkdir(parents=True, exist_ok=True)
     if view.representation_kind == "dense":
         stored = view.stored("train").dtype
