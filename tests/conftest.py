@@ -1,9 +1,12 @@
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from harness.data.writer import write_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
@@ -15,6 +18,27 @@ def small_dense(tmp_path_factory) -> Path:
     test = (centres[rng.integers(0, 20, 50)] + 0.3 * rng.normal(size=(50, 16))).astype(np.float32)
     path = tmp_path_factory.mktemp("data") / "small-dense.hdf5"
     return write_dataset(path, train, test, "euclidean", progress=False)
+
+
+@pytest.fixture(scope="session")
+def small_sweep(tmp_path_factory, small_dense) -> Path:
+    """Results of exact and hnswlib (three ef values) on small_dense, single and batch mode, 2 runs,
+    through the runner: read (never written) by the plot and report-site tests."""
+    from harness.run import runner
+
+    tmp = tmp_path_factory.mktemp("sweep")
+    algorithms = tmp / "algorithms"
+    for name, config in [("exact", None), ("hnswlib", "adapter: Hnswlib\ngroups:\n  small:\n"
+                                                      "    build: {M: 8, ef_construction: 40}\n"
+                                                      "    query: {ef: [10, 20, 80]}\n")]:
+        (algorithms / name).mkdir(parents=True)
+        shutil.copy(ROOT / "algorithms" / name / "adapter.py", algorithms / name / "adapter.py")
+        source = ROOT / "algorithms" / name / "config.yml"
+        (algorithms / name / "config.yml").write_text(config or source.read_text())
+    opts = runner.RunOptions(runs=2, timeout_s=120, results_root=tmp / "results", algorithms_root=algorithms)
+    outcomes = runner.run_sweep(["exact", "hnswlib"], str(small_dense), opts)
+    assert all(o.status == "ok" for o in outcomes), outcomes
+    return tmp / "results"
 
 
 @pytest.fixture(autouse=True)

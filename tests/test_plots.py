@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -15,10 +14,6 @@ from harness import cli, results
 from harness.report import leaderboard, plots, site
 from harness.report import page as report
 from harness.report.metrics import RUN_METRICS, pareto_frontier, run_metric
-from harness.run import runner
-
-ROOT = Path(__file__).resolve().parent.parent
-
 
 # --- the Pareto frontier on hand-made points -----------------------------------------------------
 
@@ -143,21 +138,8 @@ def test_series_sharing_a_hue_differ_by_marker():
 # --- a real small sweep ------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def swept(tmp_path_factory, small_dense):
-    """exact and hnswlib (three ef values) on small_dense, single and batch mode, through the runner."""
-    tmp = tmp_path_factory.mktemp("sweep")
-    algorithms = tmp / "algorithms"
-    for name, config in [("exact", None), ("hnswlib", "adapter: Hnswlib\ngroups:\n  small:\n"
-                                                      "    build: {M: 8, ef_construction: 40}\n"
-                                                      "    query: {ef: [10, 20, 80]}\n")]:
-        (algorithms / name).mkdir(parents=True)
-        shutil.copy(ROOT / "algorithms" / name / "adapter.py", algorithms / name / "adapter.py")
-        source = ROOT / "algorithms" / name / "config.yml"
-        (algorithms / name / "config.yml").write_text(config or source.read_text())
-    opts = runner.RunOptions(runs=2, timeout_s=120, results_root=tmp / "results", algorithms_root=algorithms)
-    outcomes = runner.run_sweep(["exact", "hnswlib"], str(small_dense), opts)
-    assert all(o.status == "ok" for o in outcomes), outcomes
-    return tmp / "results"
+def swept(small_sweep):
+    return small_sweep  # conftest: one real sweep shared by the plot and the report-site tests
 
 
 def digests(root: Path) -> dict[Path, str]:

@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 
 from harness import cli, results
-from harness.report import charts, formats, page, site, sitecheck, software
+from harness.report import charts, formats, page, plots, site, sitecheck, software
 from harness.report.metrics import pareto_frontier, run_metric
-from harness.run import runner
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,21 +68,8 @@ def test_other_filters_and_the_jinja_environment():
 # --- a real small sweep --------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def swept(tmp_path_factory, small_dense):
-    """exact and hnswlib (three ef values) on small_dense, single and batch mode, through the runner."""
-    tmp = tmp_path_factory.mktemp("sweep")
-    algorithms = tmp / "algorithms"
-    for name, config in [("exact", None), ("hnswlib", "adapter: Hnswlib\ngroups:\n  small:\n"
-                                                      "    build: {M: 8, ef_construction: 40}\n"
-                                                      "    query: {ef: [10, 20, 80]}\n")]:
-        (algorithms / name).mkdir(parents=True)
-        shutil.copy(ROOT / "algorithms" / name / "adapter.py", algorithms / name / "adapter.py")
-        source = ROOT / "algorithms" / name / "config.yml"
-        (algorithms / name / "config.yml").write_text(config or source.read_text())
-    opts = runner.RunOptions(runs=1, timeout_s=120, results_root=tmp / "results", algorithms_root=algorithms)
-    outcomes = runner.run_sweep(["exact", "hnswlib"], str(small_dense), opts)
-    assert all(o.status == "ok" for o in outcomes), outcomes
-    return tmp / "results"
+def swept(small_sweep):
+    return small_sweep  # conftest: one real sweep shared by the plot and the report-site tests
 
 
 @pytest.fixture(scope="module")
@@ -393,6 +379,19 @@ def test_axis_ticks_and_scale():
     assert wide(10.0) < wide(1e5)
     flipped = charts.Axis(np.array([0.0, 1.0]), False, 300, 0)  # y: pixels grow downwards
     assert flipped(1.0) < flipped(0.0)
+
+
+def test_a_stale_bar_chart_in_the_folder_is_not_linked(swept, tmp_path):
+    # A group no trusted run brings to the threshold gets no bar chart; one left by an earlier report
+    # in the same folder must not be linked as if this report had drawn it.
+    stale = tmp_path / f"{plots.file_stem('leaderboard', 'small-dense', 'k10', 'batch')}.png"
+    stale.write_bytes(b"old")
+    page.write_report(results.load(swept), tmp_path, threshold=1.01)
+    html = (tmp_path / "datasets/small-dense.html").read_text(encoding="utf-8")
+    assert "leaderboard bars" not in html and stale.name not in html
+    page.write_report(results.load(swept), tmp_path, threshold=0.5)
+    html = (tmp_path / "datasets/small-dense.html").read_text(encoding="utf-8")
+    assert f'href="../{stale.name}"' in html  # drawn by this report: linked
 
 
 def test_the_report_command_writes_the_site(swept, tmp_path):

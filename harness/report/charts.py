@@ -217,18 +217,19 @@ def point_text(run: pd.Series, series: str, x: RunMetric, y: RunMetric, k: int,
                extra: list[RunMetric]) -> tuple[str, tuple[str, ...]]:
     """The hover text and the data-table cells of one run."""
     one = run.to_frame().T
+    value = {m.name: m.values(one).iloc[0] for m in (*extra, x, y)}  # each metric once per point
     build = formats.params(run.get("build_params")) or str(run.get("build", ""))
     query = formats.params(run.get("query_params")) or "(none)"
     recall, qps = formats.recall(run.get("recall")), formats.qps(run.get("qps"))
     lines = [series, f"build: {build}", f"query: {query}", f"{RUN_METRICS['recall'].label.format(k=k)}: {recall}"]
-    lines += [f"{m.label.format(k=k)}: {_value(m, m.values(one).iloc[0])}" for m in extra
-              if not formats.missing(m.values(one).iloc[0])]  # older result files lack ann-benchmarks' recall
+    lines += [f"{m.label.format(k=k)}: {_value(m, value[m.name])}" for m in extra
+              if not formats.missing(value[m.name])]  # older result files lack ann-benchmarks' recall
     lines.append(f"QPS: {qps}")
     for metric in (x, y):
         if metric.name not in ("recall", "qps"):
-            lines.append(f"{value_label(metric, k)}: {_value(metric, metric.values(one).iloc[0])}")
-    cells = (series, build, query, recall, *(_value(m, m.values(one).iloc[0]) for m in extra), qps,
-             *(_value(m, m.values(one).iloc[0]) for m in (x, y) if m.name not in ("recall", "qps")))
+            lines.append(f"{value_label(metric, k)}: {_value(metric, value[metric.name])}")
+    cells = (series, build, query, recall, *(_value(m, value[m.name]) for m in extra), qps,
+             *(_value(m, value[m.name]) for m in (x, y) if m.name not in ("recall", "qps")))
     return "\n".join(lines), cells
 
 
@@ -267,7 +268,8 @@ def frontier_chart(frame: pd.DataFrame, x: RunMetric, y: RunMetric, *, chart_id:
         px, py = xs[mine.index].to_numpy(), ys[mine.index].to_numpy()
         front = [int(i) for i in pareto_frontier(px, py, x.higher_is_better, y.higher_is_better)]
         context = highlight is not None and name not in highlight
-        shown = front + ([i for i in range(len(mine)) if i not in set(front)] if raw and not context else [])
+        on_front = set(front)
+        shown = front + ([i for i in range(len(mine)) if i not in on_front] if raw and not context else [])
         parts.append((name, mine, px, py, front, shown, context))
     all_x = np.concatenate([px[shown] for _, _, px, _, _, shown, _ in parts])
     all_y = np.concatenate([py[shown] for _, _, _, py, _, shown, _ in parts])
@@ -284,10 +286,11 @@ def frontier_chart(frame: pd.DataFrame, x: RunMetric, y: RunMetric, *, chart_id:
         entry = Series(name, color, " ".join(f"{ax(px[i])},{ay(py[i])}" for i in front), context=context)
         if not context:
             marker = algorithm_marker(name, colors)
+            on_front = set(front)
             for i in shown:
                 cx, cy = ax(px[i]), ay(py[i])
                 label, cells = point_text(mine.iloc[i], name, x, y, k, extra)
-                r = MARKER_R if i in front else MARKER_R * 0.6
+                r = MARKER_R if i in on_front else MARKER_R * 0.6
                 entry.points.append(Point(name, float(px[i]), float(py[i]), cx, cy, marker_path(marker, cx, cy, r),
                                           color, label, cells, run_id(mine.index[i])))
         drawn.append(entry)

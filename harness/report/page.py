@@ -29,9 +29,9 @@ def write_report(frame: pd.DataFrame, out_dir: Path, threshold: float = 0.9, raw
     colors = plots.algorithm_colors(list(results.series_of(plots.ok_runs(frame)).unique()))
     figures = plots.plot_dataset(frame, out_dir, raw=raw, x_scale=x_scale, colors=colors)
     board = leaderboard.leaderboard(frame, threshold)
-    leaderboard.write(board, out_dir, threshold)
+    board_files = leaderboard.write(board, out_dir, threshold)
     return site.write_site(frame, board, figures, out_dir, threshold, raw=raw, x_scale=x_scale,
-                           algorithms_dir=algorithms_dir)[0]
+                           algorithms_dir=algorithms_dir, board_files=board_files, colors=colors)[0]
 
 
 @dataclass

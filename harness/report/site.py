@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -218,14 +218,13 @@ class _Ids:
 
 
 def dataset_sections(frame: pd.DataFrame, board: pd.DataFrame, dataset: str, figures: list[plots.Figure],
-                     out_dir: Path, colors: dict, threshold: float, raw: bool,
-                     x_scale: str | None = None) -> list[Section]:
+                     board_files: Sequence[Path], colors: dict, threshold: float, raw: bool,
+                     x_scale: str | None = None, owner: dict[str, str] | None = None) -> list[Section]:
     ids, root = _Ids(), "../"
-    ok = plots.ok_runs(frame)
     sections = []
     for (name, k, mode), group in _groups(frame[frame["dataset"] == dataset]):
         section = Section(ids(f"k{k}", mode), f"k={k} · {mode} mode")
-        good = ok.loc[ok.index.intersection(group.index)]
+        good = plots.ok_runs(group)
         section.notes += _flag_notes(group, good)
         for xname, yname in FIGURES:
             x, y = run_metric(xname), run_metric(yname)
@@ -237,14 +236,14 @@ def dataset_sections(frame: pd.DataFrame, board: pd.DataFrame, dataset: str, fig
         mine = board[(board["dataset"] == name) & (board["k"] == k) & (board["mode"] == mode)]
         if not mine.empty:
             caption = f"Leaderboard: {leaderboard.heading(threshold, 'recall', k)} (red: no trusted run reached it)"
-            section.tables.append((caption, board_table(mine, root, owners(frame))))
+            section.tables.append((caption, board_table(mine, root, owner)))
         for fig in figures:
             if (fig.dataset, fig.k, fig.mode) == (name, k, mode):
                 section.files += [(f"{fig.y} vs {fig.x} ({p.suffix[1:].upper()})", root + p.name) for p in fig.paths]
-        for suffix in plots.FORMATS:
-            bar = out_dir / f"{plots.file_stem('leaderboard', name, f'k{k}', mode)}.{suffix}"
-            if bar.exists():
-                section.files.append((f"leaderboard bars ({suffix.upper()})", root + bar.name))
+        stem = plots.file_stem("leaderboard", name, f"k{k}", mode)
+        for bar in board_files:  # the bar charts this report drew (a group without QPS has none)
+            if bar.stem == stem:
+                section.files.append((f"leaderboard bars ({bar.suffix[1:].upper()})", root + bar.name))
         sections.append(section)
     mine = frame[frame["dataset"] == dataset]
     sections.append(Section("runs", f"Runs ({len(mine)})", tables=[("", runs_table(mine, root))]))
@@ -253,9 +252,9 @@ def dataset_sections(frame: pd.DataFrame, board: pd.DataFrame, dataset: str, fig
 
 
 def algorithm_sections(frame: pd.DataFrame, algorithm: str, colors: dict, raw: bool,
-                       x_scale: str | None = None) -> list[Section]:
+                       x_scale: str | None = None, ok: pd.DataFrame | None = None) -> list[Section]:
     ids, root = _Ids(), "../"
-    ok = plots.ok_runs(frame)
+    ok = plots.ok_runs(frame) if ok is None else ok
     mine = frame[frame["algorithm"] == algorithm]
     own = set(series_of(mine).unique())
     sections = []
@@ -306,7 +305,8 @@ def _write(path: Path, text: str) -> None:
 
 def write_site(frame: pd.DataFrame, board: pd.DataFrame, figures: list[plots.Figure], out_dir: Path,
                threshold: float = 0.9, raw: bool = False, x_scale: str | None = None,
-               algorithms_dir: Path | None = None) -> list[Path]:
+               algorithms_dir: Path | None = None, board_files: Sequence[Path] = (),
+               colors: dict | None = None) -> list[Path]:
     """Every page of the site in ``out_dir``; returns their paths, ``index.html`` first.
 
     ``x_scale`` as for the figures (:func:`.plots.draw`); ``algorithms_dir`` is where the runs' adapters
@@ -314,14 +314,16 @@ def write_site(frame: pd.DataFrame, board: pd.DataFrame, figures: list[plots.Fig
     Each page's ``<main data-figures>`` says how many figures it draws, for ``report --check``."""
     env = environment()
     frame = frame.reset_index(drop=True)  # a run's label is its row id on every page (charts.run_id)
-    colors = plots.algorithm_colors(list(series_of(plots.ok_runs(frame)).unique()))
+    ok = plots.ok_runs(frame)
+    colors = colors or plots.algorithm_colors(list(series_of(ok).unique()))
+    owner = owners(frame)
     generated = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     datasets = sorted({str(d) for d in frame["dataset"].dropna()})
     algorithms = sorted({str(a) for a in frame["algorithm"].dropna()})
     common = {"generated": generated, "threshold": threshold, "datasets": datasets, "algorithms": algorithms,
               "dataset_href": dataset_href, "algorithm_href": algorithm_href, "runs": len(frame)}
     written = []
-    boards = [((name, k, mode), leaderboard.heading(threshold, "recall", k), board_table(group, "", owners(frame)))
+    boards = [((name, k, mode), leaderboard.heading(threshold, "recall", k), board_table(group, "", owner))
               for (name, k, mode), group in board.groupby(leaderboard.GROUP, sort=True)]
     counts = frame.groupby("dataset")["algorithm"].agg(lambda a: sorted(set(a))).to_dict()
     used_on = frame.groupby("algorithm")["dataset"].agg(lambda d: sorted(set(d))).to_dict()
@@ -334,7 +336,8 @@ def write_site(frame: pd.DataFrame, board: pd.DataFrame, figures: list[plots.Fig
     for dataset in datasets:
         path = out_dir / dataset_href(dataset)
         mine = frame[frame["dataset"] == dataset]
-        sections = dataset_sections(frame, board, dataset, figures, out_dir, colors, threshold, raw, x_scale)
+        sections = dataset_sections(frame, board, dataset, figures, board_files, colors, threshold, raw, x_scale,
+                                    owner)
         _write(path, env.get_template("page.html.j2").render(
             **common, root="../", title=f"Dataset {dataset}", kind="dataset", name=dataset,
             summary=_dataset_summary(mine), sections=sections, figures=sum(len(s.charts) for s in sections)))
@@ -342,7 +345,7 @@ def write_site(frame: pd.DataFrame, board: pd.DataFrame, figures: list[plots.Fig
     for algorithm in algorithms:
         path = out_dir / algorithm_href(algorithm)
         mine = frame[frame["algorithm"] == algorithm]
-        sections = algorithm_sections(frame, algorithm, colors, raw, x_scale)
+        sections = algorithm_sections(frame, algorithm, colors, raw, x_scale, ok)
         _write(path, env.get_template("page.html.j2").render(
             **common, root="../", title=f"Algorithm {algorithm}", kind="algorithm", name=algorithm,
             summary=_algorithm_summary(mine), sections=sections, figures=sum(len(s.charts) for s in sections)))
