@@ -109,7 +109,7 @@ def export_trec(results_dir: str | Path, out_dir: str | Path, dataset: str | Non
     out_dir = Path(out_dir)
     runs = _select(Path(results_dir), dataset, k)
     ids = {name: _dataset_ids(name, files, data_dir) for name, files in _files_by_dataset(runs).items()}
-    folders = {_check_run(path, group, ids) for path, group in runs}  # every run, before any file is written
+    folders = {_check_run(run, ids) for run in runs}  # every run, before any file is written
     for folder in sorted(folders):
         for stale in (out_dir / folder).glob("*.trec"):
             stale.unlink()
@@ -119,8 +119,8 @@ def export_trec(results_dir: str | Path, out_dir: str | Path, dataset: str | Non
     exported: list[ExportedRun] = []
     written: list[Path] = []
     seen: set[str] = set()
-    for path, group in tqdm(runs, desc="export trec", unit="run", disable=not progress):
-        run = _write_run(path, group, ids, out_dir, seen)
+    for selected in tqdm(runs, desc="export trec", unit="run", disable=not progress):
+        run = _write_run(selected, ids, out_dir, seen)
         exported.append(run)
         written.append(out_dir / run.file)
     columns = [f.name for f in fields(ExportedRun) if f.name != "metrics"]  # also when nothing was exported
@@ -131,8 +131,18 @@ def export_trec(results_dir: str | Path, out_dir: str | Path, dataset: str | Non
     return written
 
 
-def _select(root: Path, dataset: str | None, k: int | None) -> list[tuple[Path, str]]:
-    """(result file, run group) of every successful run to export, in file order."""
+@dataclass(frozen=True)
+class SelectedRun:
+    """A successful run to export: its result file's header and how many queries it answers, read once."""
+
+    path: Path
+    group: str
+    header: dict
+    answered: int
+
+
+def _select(root: Path, dataset: str | None, k: int | None) -> list[SelectedRun]:
+    """Every successful run to export, in file order."""
     selected = []
     for path in iter_result_files(root, dataset):
         header = read_header(path)
@@ -140,30 +150,29 @@ def _select(root: Path, dataset: str | None, k: int | None) -> list[tuple[Path, 
             continue
         with h5py.File(path, "r") as f:
             groups = f.get("runs", {})
-            selected += [(path, name) for name in sorted(groups)
+            selected += [SelectedRun(path, name, header, groups[name]["neighbors"].shape[0]) for name in sorted(groups)
                          if plain(groups[name].attrs.get("status", "ok")) == "ok" and "neighbors" in groups[name]]
     return selected
 
 
-def _files_by_dataset(runs: list[tuple[Path, str]]) -> dict[str, list[Path]]:
-    by_name: dict[str, list[Path]] = {}
-    for path, _ in runs:
-        files = by_name.setdefault(read_header(path)["dataset"], [])
-        if path not in files:
-            files.append(path)
+def _files_by_dataset(runs: list[SelectedRun]) -> dict[str, dict[Path, dict]]:
+    """Dataset name → its runs' result files and their headers."""
+    by_name: dict[str, dict[Path, dict]] = {}
+    for run in runs:
+        by_name.setdefault(run.header["dataset"], {})[run.path] = run.header
     return by_name
 
 
-def _dataset_ids(name: str, result_files: list[Path], data_dir: str | Path | None) -> DatasetIds:
+def _dataset_ids(name: str, result_files: dict[Path, dict], data_dir: str | Path | None) -> DatasetIds:
     """Open dataset ``name`` (a representation ``<name>:<rep>`` is read from its file) and check it is
     the file every result was made on."""
     path = dataset_path(name.split(REPRESENTATION_SEPARATOR)[0], data_dir)
     if not path.is_file():
-        raise DatasetError(f"{path}: dataset {name!r} not found; the runs of {result_files[0]} name it (prepare or "
-                           f"import it, or point --data-dir / ANNSWEEP_DATA_DIR at its folder)")
+        raise DatasetError(f"{path}: dataset {name!r} not found; the runs of {next(iter(result_files))} name it "
+                           "(prepare or import it, or point --data-dir / ANNSWEEP_DATA_DIR at its folder)")
     with Dataset(path, name=name) as data:
-        for result in result_files:
-            stored = read_header(result).get("dataset_sha256") or ""
+        for result, header in result_files.items():
+            stored = header.get("dataset_sha256") or ""
             if stored and stored != data.sha256:
                 raise DatasetError(f"{path}: not the dataset file {result} was made on (SHA-256 {data.sha256[:12]}… "
                                    f"≠ {stored[:12]}… stored): its ids would be wrong")
@@ -180,14 +189,11 @@ def _dataset_ids(name: str, result_files: list[Path], data_dir: str | Path | Non
     return DatasetIds([str(q) for q in range(n_queries)], None)
 
 
-def _check_run(path: Path, group: str, ids: dict[str, DatasetIds]) -> str:
+def _check_run(run: SelectedRun, ids: dict[str, DatasetIds]) -> str:
     """Refuse a run that does not answer each of its dataset's queries; the folder its file goes to."""
-    header = read_header(path)
-    name, k = header["dataset"], int(header["k"])
-    with h5py.File(path, "r") as f:
-        answered = f["runs"][group]["neighbors"].shape[0]
-    if answered != len(ids[name].query_ids):
-        raise DatasetError(f"{path}: run {group} answers {answered} queries but dataset {name!r} has "
+    name, k = run.header["dataset"], int(run.header["k"])
+    if run.answered != len(ids[name].query_ids):
+        raise DatasetError(f"{run.path}: run {run.group} answers {run.answered} queries but dataset {name!r} has "
                            f"{len(ids[name].query_ids)}")
     return f"{_safe(name)}/k={k}"
 
@@ -201,8 +207,8 @@ def _write_qrels(target: Path, qrels: dict[str, dict[str, int]]) -> None:
     tmp.replace(target)
 
 
-def _write_run(path: Path, group: str, ids: dict[str, DatasetIds], out_dir: Path, seen: set[str]) -> ExportedRun:
-    header = read_header(path)
+def _write_run(run: SelectedRun, ids: dict[str, DatasetIds], out_dir: Path, seen: set[str]) -> ExportedRun:
+    path, group, header = run.path, run.group, run.header
     with h5py.File(path, "r") as f:
         g = f["runs"][group]
         attrs = {key: plain(value) for key, value in g.attrs.items()}
