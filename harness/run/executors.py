@@ -50,7 +50,12 @@ def available_cores() -> list[int]:
     return sorted(os.sched_getaffinity(0))
 
 
-def local_cores(jobs: int, core: int | None = None, use_all_cores: bool = False, threads: int = 1) -> list[int]:
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def local_cores(jobs: int, core: int | None = None, use_all_cores: bool = False, threads: int = 1,
+                say: Callable[[str], None] = _say) -> list[int]:
     """The cores ``jobs`` local workers of ``threads`` threads each pin to (``jobs`` × ``threads``,
     worker i on the i-th run of ``threads`` of them): the highest ones, leaving core 0 free unless
     ``use_all_cores``, or unless one worker's threads need every core; ``core`` (one job of one
@@ -70,22 +75,15 @@ def local_cores(jobs: int, core: int | None = None, use_all_cores: bool = False,
     usable = cores if use_all_cores or len(cores) == 1 else [c for c in cores if c != min(cores)]
     needed = jobs * threads
     if jobs == 1 and threads > len(usable) and threads == len(cores):
-        usable = cores  # said by runner_core_note when the sweep starts (this function also only checks)
+        say(f"--threads {threads}: every core of this machine, core {min(cores)} too (shared with the runner "
+            "and the OS)")
+        usable = cores
     if needed > len(usable):
         what = f"--jobs {jobs}" if threads == 1 else f"--jobs {jobs} × --threads {threads} = {needed} cores"
         hint = ("" if use_all_cores or len(usable) == len(cores) or needed > len(cores)
                 else " (add --use-all-cores to also use the runner's core)")
         raise ValueError(f"{what}: only {len(usable)} core(s) usable of {cores}{hint}")
     return usable[::-1][:needed]
-
-
-def runner_core_note(cores: list[int], threads: int, use_all_cores: bool) -> str:
-    """A line for a sweep whose one worker's threads were given the runner's core (see local_cores)."""
-    everything = available_cores()
-    if use_all_cores or threads < 2 or min(everything) not in cores:
-        return ""
-    return (f"--threads {threads}: every core of this machine, core {min(everything)} too (shared with the runner "
-            "and the OS)")
 
 
 @dataclass

@@ -140,9 +140,9 @@ def make_executor(options: RunOptions) -> executors.Executor:
         return executors.RayExecutor(options.ray_address, threads=options.threads)
     if options.executor != "local":
         raise ValueError(f"unknown executor {options.executor!r} (local or ray)")
-    cores = executors.local_cores(options.jobs, options.core, options.use_all_cores, options.threads)
-    return executors.LocalExecutor(cores, threads=options.threads,
-                                   note=executors.runner_core_note(cores, options.threads, options.use_all_cores))
+    notes: list[str] = []  # said when the sweep starts, not each time the options are checked
+    cores = executors.local_cores(options.jobs, options.core, options.use_all_cores, options.threads, notes.append)
+    return executors.LocalExecutor(cores, threads=options.threads, note="\n".join(notes))
 
 
 def run_task(job: WorkerJob, cores: int | tuple[int, ...], options: RunOptions) -> BuildOutcome:
